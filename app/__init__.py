@@ -1,0 +1,50 @@
+"""数据资源共享审批系统: the application factory."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from .extensions import csrf, db, login_manager, migrate
+
+
+def create_app(config: object | str | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config or os.environ.get("APP_CONFIG", "config.Config"))
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    _sqlite_pragmas(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "请先登录"
+
+    from . import models  # noqa: F401 - register the mappers
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        return db.session.get(models.User, int(user_id))
+
+    from .web import register_blueprints
+    from .web.errors import register_error_handlers
+    from .web.filters import register_filters
+
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_filters(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _sqlite_pragmas(app: Flask) -> None:
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("sqlite"):
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+        options.setdefault("connect_args", {})["timeout"] = 15
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

@@ -1,0 +1,1 @@
+"""SpiffWorkflow wrapper. Imports no Flask and no app.models."""

@@ -1,0 +1,112 @@
+"""Parse and validate BPMN diagrams for deployment."""
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+MAX_BPMN_BYTES = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BpmnProblem:
+    """One problem found in a diagram: the element it concerns (if known) and the reason, in Chinese."""
+
+    element_id: str | None
+    reason: str
+
+
+class BpmnInvalid(Exception):
+    """The diagram cannot be deployed; `problems` lists every reason found."""
+
+    def __init__(self, problems: list[BpmnProblem]):
+        super().__init__("; ".join(f"{p.element_id or '-'}: {p.reason}" for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class ParsedProcess:
+    process_id: str
+    name: str
+    spec: BpmnProcessSpec
+    subprocess_specs: dict[str, BpmnProcessSpec]
+
+
+def parse_bpmn(xml: bytes, file_name: str = "diagram.bpmn", known_form_keys: set[str] | None = None) -> ParsedProcess:
+    """Validate and parse a diagram holding one executable process; raise BpmnInvalid with every problem."""
+    if len(xml) > MAX_BPMN_BYTES:
+        raise BpmnInvalid([BpmnProblem(None, f"文件过大（{len(xml)} 字节，上限 {MAX_BPMN_BYTES} 字节）")])
+    try:
+        root = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+    except etree.XMLSyntaxError as exc:
+        raise BpmnInvalid([BpmnProblem(None, f"不是合法的 XML：{exc}")]) from exc
+    if root.tag != f"{{{BPMN_NS}}}definitions":
+        raise BpmnInvalid([BpmnProblem(None, "根元素不是 BPMN 2.0 的 definitions")])
+    problems = _check_expressions(root, known_form_keys)
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    try:
+        parser.add_bpmn_xml(root, filename=file_name)
+        process_ids = parser.get_process_ids()
+        executable = [p for p in process_ids if _is_executable(root, p)]
+        if len(executable) != 1:
+            raise BpmnInvalid(problems + [BpmnProblem(None, f"应当恰有一个可执行流程，实际 {len(executable)} 个")])
+        process_id = executable[0]
+        spec = parser.get_spec(process_id)
+        subprocesses = parser.get_subprocess_specs(process_id)
+    except ValidationException as exc:
+        raise BpmnInvalid(problems + [BpmnProblem(getattr(exc, "id", None), _reason(exc))]) from exc
+    if not any(el.tag == f"{{{BPMN_NS}}}startEvent" for el in root.iter()):
+        problems.append(BpmnProblem(process_id, "流程没有开始事件"))
+    if problems:
+        raise BpmnInvalid(problems)
+    return ParsedProcess(process_id, spec.description or process_id, spec, subprocesses)
+
+
+def _is_executable(root: etree._Element, process_id: str) -> bool:
+    for el in root.iter(f"{{{BPMN_NS}}}process"):
+        if el.get("id") == process_id:
+            return el.get("isExecutable", "false") == "true"
+    return False
+
+
+def _reason(exc: ValidationException) -> str:
+    msg = str(getattr(exc, "msg", None) or exc)
+    return f"流程定义校验失败：{msg.splitlines()[0] if msg else type(exc).__name__}"
+
+
+def _check_expressions(root: etree._Element, known_form_keys: set[str] | None) -> list[BpmnProblem]:
+    """Python syntax of conditions, scripts and department expressions; form keys that exist."""
+    problems: list[BpmnProblem] = []
+    for el in root.iter(f"{{{BPMN_NS}}}conditionExpression"):
+        flow = el.getparent()
+        problems += _syntax(flow.get("id"), el.text or "", "eval", "条件表达式")
+    for el in root.iter(f"{{{BPMN_NS}}}script"):
+        problems += _syntax(el.getparent().get("id"), el.text or "", "exec", "脚本")
+    for task in root.iter(f"{{{BPMN_NS}}}userTask"):
+        props = {p.get("name"): p.get("value") for p in task.iter(f"{{{SPIFF_NS}}}property")}
+        tid = task.get("id")
+        for required in ("formKey", "candidateRoles", "department"):
+            if not props.get(required):
+                problems.append(BpmnProblem(tid, f"用户任务缺少扩展属性 {required}"))
+        if props.get("department"):
+            problems += _syntax(tid, props["department"], "eval", "部门表达式")
+        key = props.get("formKey")
+        if key and known_form_keys is not None and key not in known_form_keys:
+            problems.append(BpmnProblem(tid, f"表单 {key} 不存在（forms/{key}.json）"))
+    return problems
+
+
+def _syntax(element_id: str | None, source: str, mode: str, what: str) -> list[BpmnProblem]:
+    try:
+        ast.parse(source.strip(), mode=mode)
+    except SyntaxError as exc:
+        return [BpmnProblem(element_id, f"{what}有 Python 语法错误（第 {exc.lineno} 行）：{exc.msg}")]
+    return []

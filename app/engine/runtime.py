@@ -1,0 +1,136 @@
+"""Start, inspect and advance workflows. Callers own persistence and authorization."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
+
+from .script_env import evaluate, make_script_engine
+
+
+class TaskNotReady(Exception):
+    """The task is not (or no longer) waiting for a person."""
+
+
+@dataclass(frozen=True)
+class UserTaskView:
+    """A ready user task as plain data: what the projection and the forms need."""
+
+    task_id: str
+    spec_name: str
+    element_id: str
+    title: str
+    lane: str | None
+    form_key: str
+    candidate_roles: tuple[str, ...]
+    department: str | None
+    result_variable: str
+    data: dict[str, Any] = field(repr=False)
+
+
+def start_workflow(spec: BpmnProcessSpec, subprocess_specs: dict, data: dict[str, Any]) -> BpmnWorkflow:
+    """Create an instance with initial data and run it up to its first wait state."""
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=make_script_engine())
+    workflow.task_tree.data.update(data)
+    workflow.do_engine_steps()
+    return workflow
+
+
+def ready_user_tasks(workflow: BpmnWorkflow) -> list[UserTaskView]:
+    return [_view(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+
+
+def _view(task: Task) -> UserTaskView:
+    spec = task.task_spec
+    props: dict[str, str] = (getattr(spec, "extensions", None) or {}).get("properties", {})
+    department_expr = props.get("department")
+    department = None
+    if department_expr:
+        try:
+            value = evaluate(department_expr, task.data)
+        except Exception:  # noqa: BLE001 - an unresolvable expression leaves the task to nobody; shown to admins
+            value = None
+        department = str(value) if value is not None else None
+    roles = tuple(r.strip() for r in props.get("candidateRoles", "").split(",") if r.strip())
+    return UserTaskView(
+        task_id=str(task.id),
+        spec_name=spec.name,
+        element_id=spec.bpmn_id or spec.name,
+        title=spec.bpmn_name or spec.name,
+        lane=getattr(spec, "lane", None),
+        form_key=props.get("formKey", ""),
+        candidate_roles=roles,
+        department=department,
+        result_variable=props.get("resultVariable", spec.bpmn_id or spec.name),
+        data=task.data,
+    )
+
+
+def get_ready_task(workflow: BpmnWorkflow, task_id: str) -> UserTaskView:
+    task = _find(workflow, task_id)
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        raise TaskNotReady(task_id)
+    return _view(task)
+
+
+def complete_user_task(workflow: BpmnWorkflow, task_id: str, result: dict[str, Any]) -> None:
+    """Store the form result under the task's result variable, run it and the engine steps after it.
+
+    SpiffWorkflow's task.run() does not check the state, so we do.
+    """
+    task = _find(workflow, task_id)
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        raise TaskNotReady(task_id)
+    view = _view(task)
+    task.data[view.result_variable] = result
+    task.run()
+    workflow.do_engine_steps()
+
+
+def _find(workflow: BpmnWorkflow, task_id: str) -> Task | None:
+    try:
+        return workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, TypeError):
+        return None
+    except Exception:  # noqa: BLE001 - SpiffWorkflow raises TaskNotFoundException here
+        return None
+
+
+def element_states(workflow: BpmnWorkflow) -> dict[str, list[str]]:
+    """BPMN element ids that have completed and that are active, for marking the diagram."""
+    completed: set[str] = set()
+    active: set[str] = set()
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            completed.add(bpmn_id)
+        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            active.add(bpmn_id)
+    return {"completed": sorted(completed - active), "active": sorted(active)}
+
+
+def end_event(workflow: BpmnWorkflow) -> tuple[str, str] | None:
+    """(id, name) of the end event a finished workflow reached."""
+    if not workflow.completed:
+        return None
+    for task in workflow.get_tasks(state=TaskState.COMPLETED):
+        spec = task.task_spec
+        if type(spec).__name__ == "EndEvent" and spec.bpmn_id:
+            return spec.bpmn_id, spec.bpmn_name or spec.bpmn_id
+    return None
+
+
+def workflow_data(workflow: BpmnWorkflow) -> dict[str, Any]:
+    """The data of the most recently completed task: the instance's current view of its variables."""
+    tasks = workflow.get_tasks(state=TaskState.COMPLETED)
+    if not tasks:
+        return dict(workflow.task_tree.data)
+    latest = max(tasks, key=lambda t: t.last_state_change)
+    return dict(latest.data)

@@ -1,0 +1,79 @@
+"""Departments, users, roles and API tokens."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from flask_login import UserMixin
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..extensions import db
+from .types import UTCDateTime, utcnow
+
+
+class Role(StrEnum):
+    handler = "handler"
+    dept_head = "dept_head"
+    nic_reviewer = "nic_reviewer"
+    nic_head = "nic_head"
+    cac_office = "cac_office"
+    supervisor = "supervisor"
+    admin = "admin"
+
+
+ROLE_LABELS = {
+    Role.handler: "经办人", Role.dept_head: "部门信息化负责人", Role.nic_reviewer: "网信中心经办",
+    Role.nic_head: "网信中心负责人", Role.cac_office: "网信办", Role.supervisor: "督办", Role.admin: "系统管理员",
+}
+
+
+class Department(db.Model):
+    __tablename__ = "department"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    users: Mapped[list[User]] = relationship(back_populates="department")
+
+
+class User(UserMixin, db.Model):
+    __tablename__ = "user_account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    display_name: Mapped[str] = mapped_column(String(60))
+    phone: Mapped[str] = mapped_column(String(30), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    roles_csv: Mapped[str] = mapped_column(String(200), default="")
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    department: Mapped[Department] = relationship(back_populates="users")
+
+    @property
+    def roles(self) -> set[str]:
+        return {r for r in self.roles_csv.split(",") if r}
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(self.roles & set(roles))
+
+    def set_password(self, password: str, method: str = "scrypt") -> None:
+        self.password_hash = generate_password_hash(password, method=method)
+
+    def check_password(self, password: str) -> bool:
+        return check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self) -> bool:  # flask-login
+        return self.active
+
+
+class ApiToken(db.Model):
+    """A bearer token for /api/v1; only its SHA-256 is stored."""
+
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    user: Mapped[User] = relationship()

@@ -1,0 +1,54 @@
+"""Deployed process definitions (versioned) and running instances (serialized workflows)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .org import Department, User
+from .types import UTCDateTime, utcnow
+
+
+class ProcessDefinition(db.Model):
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("process_key", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(80), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    source_file: Mapped[str] = mapped_column(String(200), default="")
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class InstanceStatus:
+    running = "running"
+    completed = "completed"
+
+
+class ProcessInstance(db.Model):
+    __tablename__ = "process_instance"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default=InstanceStatus.running, index=True)
+    outcome: Mapped[str | None] = mapped_column(String(80))  # the end event reached
+    current_step: Mapped[str] = mapped_column(String(300), default="")
+    initiator_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    applicant_department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
+    workflow_json: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    definition: Mapped[ProcessDefinition] = relationship()
+    initiator: Mapped[User] = relationship()
+    applicant_department: Mapped[Department] = relationship()
+
+    __mapper_args__ = {"version_id_col": lock_version}  # optimistic locking: a stale save raises StaleDataError

@@ -1,0 +1,55 @@
+"""Who may act on a task and who may see a request."""
+from __future__ import annotations
+
+from sqlalchemy import exists, or_, select
+
+from ..extensions import db
+from ..models import ProcessInstance, TaskRecord, User
+from ..models.org import Role
+from .errors import Forbidden, NotFound
+
+OVERSIGHT_ROLES = (Role.nic_reviewer, Role.nic_head, Role.cac_office, Role.supervisor, Role.admin)
+
+
+def get_user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None or not user.active:
+        raise Forbidden("用户不存在或已停用")
+    return user
+
+
+def is_candidate(user: User, record: TaskRecord) -> bool:
+    """A candidate has one of the task's roles in the task's department (lane + department from instance data)."""
+    roles = set(record.candidate_roles or [record.candidate_role])
+    if not user.roles & roles:
+        return False
+    return record.department_code is None or record.department_code == user.department.code
+
+
+def require_candidate(user: User, record: TaskRecord) -> None:
+    if not is_candidate(user, record):
+        raise Forbidden("您不是该任务的办理人")
+
+
+def department_filter(user: User):
+    """SQL pre-filter for the inbox; the role check (a task may name several roles) is is_candidate()."""
+    return or_(TaskRecord.department_code.is_(None), TaskRecord.department_code == user.department.code)
+
+
+def can_view(user: User, instance: ProcessInstance) -> bool:
+    if user.has_role(*OVERSIGHT_ROLES):
+        return True
+    if instance.initiator_id == user.id or instance.applicant_department_id == user.department_id:
+        return True
+    involved = select(TaskRecord.id).where(TaskRecord.instance_id == instance.id).where(
+        or_(TaskRecord.completed_by_id == user.id, TaskRecord.department_code == user.department.code))
+    return bool(db.session.scalar(select(exists(involved))))
+
+
+def get_viewable_instance(instance_id: int, user: User) -> ProcessInstance:
+    instance = db.session.get(ProcessInstance, instance_id)
+    if instance is None:
+        raise NotFound("申请不存在")
+    if not can_view(user, instance):
+        raise Forbidden("您无权查看该申请")
+    return instance

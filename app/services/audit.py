@@ -1,0 +1,20 @@
+"""Writing audit rows. Callers commit."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..extensions import db
+from ..models import AuditLog
+
+ACTION_LABELS = {
+    "submit": "提交申请", "complete": "办理", "claim": "签收", "release": "退回任务池", "deploy": "部署流程",
+    "end": "流程结束", "login": "登录", "token": "生成 API 令牌",
+}
+
+
+def record(action: str, *, user_id: int | None = None, instance_id: int | None = None, task_id: int | None = None,
+           step: str = "", opinion: str | None = None, detail: dict[str, Any] | None = None) -> AuditLog:
+    row = AuditLog(action=action, user_id=user_id, instance_id=instance_id, task_id=task_id, step=step,
+                   opinion=opinion, detail=detail or {})
+    db.session.add(row)
+    return row

@@ -1,0 +1,147 @@
+"""Share requests (Art. 21-23): submitting, listing and showing them."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from ..engine import runtime
+from ..engine.serializer import SERIALIZER_VERSION, load_workflow
+from ..extensions import db
+from ..models import AuditLog, DataResource, Department, ProcessDefinition, ProcessInstance, TaskRecord, User
+from ..models.catalog import SHARE_CLASS_LABELS, ShareClass
+from ..models.org import ROLE_LABELS, Role
+from ..models.task import TaskState
+from ..models.types import CHINA_TZ
+from . import definitions, progress, task_forms
+from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance
+from .audit import ACTION_LABELS
+from .errors import Forbidden, NotFound
+
+SHARE_PROCESS_KEY = "share_request"
+APPLICATION_FORM = "share_application"
+
+
+def submit_share_request(user_id: int, raw: dict[str, Any]) -> int:
+    """Validate the 申请表, start a share-request instance and complete its application task. Returns the id."""
+    user = get_user(user_id)
+    if not user.has_role(Role.handler):
+        raise Forbidden("只有各部门经办人可以提出数据共享申请")
+    form = task_forms.load_form(APPLICATION_FORM)
+    clean = task_forms.validate(form, raw)
+    definition_id = definitions.latest_definition_id(SHARE_PROCESS_KEY)
+    parsed = definitions.parsed_definition(definition_id)
+    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {
+        "applicant_department": user.department.code, "applicant_department_name": user.department.name,
+        "initiator": user.username, "initiator_name": user.display_name})
+    first = next((v for v in runtime.ready_user_tasks(workflow) if v.form_key == APPLICATION_FORM), None)
+    if first is None:
+        raise RuntimeError("流程的第一个用户任务应当是申请表")
+    now = datetime.now(UTC)
+    result = {**clean, "action": "submit", "submitted_at": now.astimezone(CHINA_TZ).isoformat(timespec="minutes")}
+    runtime.complete_user_task(workflow, first.task_id, result)
+    names = "、".join(r["name"] for r in clean["resources"])
+    instance = ProcessInstance(definition_id=definition_id, title=f"{user.department.name}申请使用{names}"[:200],
+                               initiator_id=user.id, applicant_department_id=user.department_id,
+                               workflow_json="", serializer_version=SERIALIZER_VERSION)
+    db.session.add(instance)
+    db.session.flush()
+    record = TaskRecord(instance_id=instance.id, engine_task_id=first.task_id, element_id=first.element_id,
+                        title=first.title, lane=first.lane, form_key=first.form_key,
+                        candidate_role=first.candidate_roles[0], candidate_roles=list(first.candidate_roles),
+                        department_code=first.department, state=TaskState.completed, completed_by_id=user.id,
+                        completed_at=now, opinion=clean["purpose"])
+    db.session.add(record)
+    db.session.flush()
+    progress.persist(instance, workflow, actor_id=user.id, action="submit", step=first.title, task_id=record.id,
+                     opinion=None, detail={"summary": f"申请 {names}", "result": result})
+    db.session.commit()
+    return instance.id
+
+
+def catalogue() -> list[dict[str, Any]]:
+    """The catalogue for the request form and the API, grouped order: domain, name."""
+    rows = db.session.scalars(select(DataResource).order_by(DataResource.domain_id, DataResource.name))
+    return [{"id": r.id, "code": r.code, "name": r.name, "description": r.description, "domain_id": r.domain_id,
+             "domain": r.domain.name, "owner_department": r.owner_department.code,
+             "owner_department_name": r.owner_department.name, "share_class": r.share_class,
+             "share_class_label": SHARE_CLASS_LABELS[ShareClass(r.share_class)],
+             "requestable": r.share_class != ShareClass.not_shared, "fields": r.fields} for r in rows]
+
+
+def list_requests(user_id: int) -> list[dict[str, Any]]:
+    """Requests the user may see: their department's, and all of them for 网信中心/网信办/督办/管理员."""
+    user = get_user(user_id)
+    query = select(ProcessInstance).order_by(ProcessInstance.created_at.desc()).limit(500)
+    if not user.has_role(*OVERSIGHT_ROLES):
+        involved = select(TaskRecord.instance_id).where(or_(TaskRecord.completed_by_id == user.id,
+                                                            TaskRecord.department_code == user.department.code))
+        query = query.where(or_(ProcessInstance.applicant_department_id == user.department_id,
+                                ProcessInstance.id.in_(involved)))
+    return [_summary(i) for i in db.session.scalars(query)]
+
+
+def _summary(instance: ProcessInstance) -> dict[str, Any]:
+    return {"id": instance.id, "title": instance.title, "status": instance.status,
+            "status_label": status_label(instance), "current_step": instance.current_step,
+            "applicant_department": instance.applicant_department.name,
+            "initiator": instance.initiator.display_name, "created_at": instance.created_at,
+            "updated_at": instance.updated_at}
+
+
+def status_label(instance: ProcessInstance) -> str:
+    if instance.status == "completed":
+        return instance.current_step or "已结束"
+    return "办理中"
+
+
+def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
+    """Everything the request page and the API show: status, current holders, application, history, diagram."""
+    user = get_user(user_id)
+    instance = get_viewable_instance(instance_id, user)
+    workflow = load_workflow(instance.workflow_json)
+    data = runtime.workflow_data(workflow)
+    definition = db.session.get(ProcessDefinition, instance.definition_id)
+    open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
+                                                             TaskRecord.state == TaskState.ready)
+                                    .order_by(TaskRecord.id)).all()
+    return {**_summary(instance), "application": data.get("application", {}),
+            "process": {"key": definition.process_key, "version": definition.version,
+                        "definition_id": definition.id, "name": definition.name},
+            "current_tasks": [task_holder(t) for t in open_tasks],
+            "history": history(instance.id), "elements": runtime.element_states(workflow)}
+
+
+def task_holder(record: TaskRecord) -> dict[str, Any]:
+    """Who holds a task, in words."""
+    dept_name = None
+    if record.department_code:
+        dept_name = db.session.scalar(select(Department.name).where(Department.code == record.department_code))
+    roles = "、".join(ROLE_LABELS.get(r, r) for r in record.candidate_roles)
+    holder = record.claimed_by.display_name if record.claimed_by else f"{dept_name or ''} {roles}".strip()
+    return {"task_id": record.id, "title": record.title, "holder": holder, "department": dept_name,
+            "candidate_roles": record.candidate_roles, "claimed_by": record.claimed_by.display_name
+            if record.claimed_by else None, "created_at": record.created_at, "due_at": record.due_at}
+
+
+def history(instance_id: int) -> list[dict[str, Any]]:
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.instance_id == instance_id)
+                              .order_by(AuditLog.at, AuditLog.id))
+    out = []
+    for row in rows:
+        user: User | None = row.user
+        out.append({"at": row.at, "action": row.action, "action_label": ACTION_LABELS.get(row.action, row.action),
+                    "step": row.step, "user": user.display_name if user else "系统",
+                    "department": user.department.name if user else "", "opinion": row.opinion,
+                    "summary": (row.detail or {}).get("summary", "")})
+    return out
+
+
+def definition_xml(definition_id: int, user_id: int) -> str:
+    """The BPMN XML of a process version (any signed-in user may see the diagrams)."""
+    get_user(user_id)
+    definition = db.session.get(ProcessDefinition, definition_id)
+    if definition is None:
+        raise NotFound("流程定义不存在")
+    return definition.bpmn_xml

@@ -1,0 +1,166 @@
+"""Task forms as data (forms/<form_key>.json): loading, parsing a POST, validating server-side."""
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import DataResource, ShareClass
+from .errors import NotFound, ValidationFailed
+
+FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources"}
+NOT_SHARED_MESSAGE = "「{name}」属于不共享类数据资源，不能申请使用（《管理办法》第十七条第（三）项）"
+
+
+def _forms_dir() -> Path:
+    return Path(current_app.config["FORMS_DIR"])
+
+
+def form_keys() -> set[str]:
+    return {p.stem for p in _forms_dir().glob("*.json")}
+
+
+def load_form(form_key: str) -> dict[str, Any]:
+    """The form definition for a key; raises NotFound for an unknown key."""
+    return _load(str(_forms_dir()), form_key)
+
+
+@cache
+def _load(directory: str, form_key: str) -> dict[str, Any]:
+    if not re.fullmatch(r"[a-z0-9_]+", form_key or ""):
+        raise NotFound(f"表单 {form_key!r} 不存在")
+    path = Path(directory) / f"{form_key}.json"
+    if not path.is_file():
+        raise NotFound(f"表单 {form_key} 不存在")
+    form = json.loads(path.read_text(encoding="utf-8"))
+    for f in form["fields"]:
+        if f["type"] not in FIELD_TYPES:
+            raise ValueError(f"{path}: field {f['name']} has unknown type {f['type']}")
+    return form
+
+
+def parse_post(form: dict[str, Any], multi: dict[str, list[str]]) -> dict[str, Any]:
+    """Turn an HTML POST (MultiDict.to_dict(flat=False)) into the JSON shape the API takes."""
+    raw: dict[str, Any] = {}
+    for f in form["fields"]:
+        name = f["name"]
+        if f["type"] == "resources":
+            raw[name] = [{"resource_id": rid, "fields": multi.get(f"fields_{rid}", [])}
+                         for rid in multi.get(name, [])]
+        elif f["type"] == "checkbox":
+            raw[name] = any(v not in ("", "0", "false") for v in multi.get(name, []))
+        else:
+            raw[name] = (multi.get(name) or [""])[0]
+    return raw
+
+
+def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """Clean values by the form definition; raise ValidationFailed(errors, values) keeping what was typed."""
+    errors: dict[str, str] = {}
+    clean: dict[str, Any] = {}
+    for f in form["fields"]:
+        name, ftype = f["name"], f["type"]
+        value = raw.get(name)
+        required = f.get("required", False) or _required_if(f, raw)
+        if ftype == "resources":
+            clean[name] = _validate_resources(value, errors, name, required)
+            continue
+        if ftype == "checkbox":
+            checked = value is True or str(value).lower() in {"1", "true", "on", "yes"}
+            if required and not checked:
+                errors[name] = f.get("required_message", f"请勾选「{f['label']}」")
+            clean[name] = checked
+            continue
+        text = "" if value is None else str(value).strip()
+        if not text:
+            if required:
+                errors[name] = f"请填写「{f['label']}」"
+            clean[name] = ""
+            continue
+        if ftype in {"radio", "select"} and text not in {o["value"] for o in f["options"]}:
+            errors[name] = f"「{f['label']}」的选项无效"
+        elif len(text) > f.get("max_length", 2000):
+            errors[name] = f"「{f['label']}」不能超过 {f.get('max_length', 2000)} 个字"
+        elif len(text) < f.get("min_length", 0):
+            errors[name] = f"「{f['label']}」至少 {f['min_length']} 个字"
+        elif f.get("pattern") and not re.fullmatch(f["pattern"], text):
+            errors[name] = f.get("pattern_message", f"「{f['label']}」格式不正确")
+        clean[name] = text
+    if errors:
+        raise ValidationFailed(errors, values=_echo(form, raw))
+    return clean
+
+
+def _required_if(field: dict[str, Any], raw: dict[str, Any]) -> bool:
+    cond = field.get("required_if")
+    return bool(cond) and all(str(raw.get(k, "")) in (v if isinstance(v, list) else [v]) for k, v in cond.items())
+
+
+def _validate_resources(value: Any, errors: dict[str, str], name: str, required: bool) -> list[dict[str, Any]]:
+    """Catalogue resources and the fields asked for (minimisation, Art. 4(6)); not_shared is refused (Art. 17(3))."""
+    items = value if isinstance(value, list) else []
+    if not items:
+        if required:
+            errors[name] = "请至少选择一项数据资源，并勾选所需字段"
+        return []
+    ids: list[int] = []
+    for item in items:
+        try:
+            ids.append(int(item["resource_id"]))
+        except (TypeError, KeyError, ValueError):
+            errors[name] = "数据资源编号无效"
+            return []
+    resources = {r.id: r for r in db.session.scalars(select(DataResource).where(DataResource.id.in_(ids)))}
+    out: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for item, rid in zip(items, ids, strict=True):
+        resource = resources.get(rid)
+        if resource is None:
+            problems.append(f"数据资源 {rid} 不存在")
+            continue
+        if resource.share_class == ShareClass.not_shared:
+            problems.append(NOT_SHARED_MESSAGE.format(name=resource.name))
+            continue
+        asked = [str(x) for x in (item.get("fields") or [])]
+        known = {fld["name"]: fld["label"] for fld in resource.fields}
+        unknown = [x for x in asked if x not in known]
+        if not asked:
+            problems.append(f"「{resource.name}」请勾选所需字段（最小够用原则，第四条第（六）项）")
+        elif unknown:
+            problems.append(f"「{resource.name}」没有字段：{', '.join(unknown)}")
+        else:
+            chosen = [x for x in known if x in asked]  # catalogue order, no duplicates
+            out.append({"resource_id": resource.id, "code": resource.code, "name": resource.name,
+                        "share_class": resource.share_class, "owner_department": resource.owner_department.code,
+                        "owner_department_name": resource.owner_department.name,
+                        "fields": chosen, "field_labels": [known[x] for x in chosen]})
+    if len({r["resource_id"] for r in out}) != len(out):
+        problems.append("同一数据资源不能重复选择")
+    if problems:
+        errors[name] = "；".join(problems)
+    return out
+
+
+def _echo(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """What the user typed, in the shape the templates re-render."""
+    values: dict[str, Any] = {}
+    for f in form["fields"]:
+        value = raw.get(f["name"])
+        if f["type"] == "resources":
+            chosen = value if isinstance(value, list) else []
+            values[f["name"]] = {str(i.get("resource_id")): [str(x) for x in i.get("fields") or []]
+                                 for i in chosen if isinstance(i, dict)}
+        else:
+            values[f["name"]] = value
+    return values
+
+
+def values_for_render(form: dict[str, Any], clean: dict[str, Any]) -> dict[str, Any]:
+    """Stored (clean) values in the shape the templates render, e.g. to prefill a returned application."""
+    return _echo(form, clean)

@@ -1,0 +1,171 @@
+"""The approver's side: inbox, claim/release, completing a task exactly once."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..engine import runtime
+from ..engine.serializer import load_workflow
+from ..extensions import db
+from ..models import ProcessInstance, TaskRecord
+from ..models.task import TaskState
+from ..models.types import CHINA_TZ, utcnow
+from . import audit, progress, task_forms
+from .access import department_filter, get_user, is_candidate, require_candidate
+from .errors import Conflict, NotFound
+from .requests import catalogue, request_view, task_holder
+
+
+def inbox(user_id: int) -> list[dict[str, Any]]:
+    """Ready tasks the user may act on: unclaimed ones and those the user claimed."""
+    user = get_user(user_id)
+    rows = db.session.scalars(select(TaskRecord).join(ProcessInstance)
+                              .where(TaskRecord.state == TaskState.ready, department_filter(user))
+                              .order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at))
+    out = []
+    for record in rows:
+        if not is_candidate(user, record) or (record.claimed_by_id not in (None, user.id)):
+            continue
+        out.append({**task_holder(record), "form_key": record.form_key, "instance_id": record.instance_id,
+                    "request_title": record.instance.title, "claimed_by_me": record.claimed_by_id == user.id,
+                    "applicant_department": record.instance.applicant_department.name})
+    return out
+
+
+def _ready_record(task_id: int) -> TaskRecord:
+    record = db.session.get(TaskRecord, task_id)
+    if record is None:
+        raise NotFound("任务不存在")
+    return record
+
+
+def _already_done(record: TaskRecord) -> Conflict:
+    if record.state == TaskState.completed and record.completed_by is not None:
+        when = record.completed_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if record.completed_at else ""
+        return Conflict(f"该任务已由{record.completed_by.display_name}于 {when} 办理，不能重复办理")
+    return Conflict("该任务已不在待办状态（流程已继续或已结束）")
+
+
+def task_page(task_id: int, user_id: int) -> dict[str, Any]:
+    """The task, its form definition, prefill values and the request it belongs to."""
+    user = get_user(user_id)
+    record = _ready_record(task_id)
+    require_candidate(user, record)
+    if record.state != TaskState.ready:
+        raise _already_done(record)
+    if record.claimed_by_id not in (None, user.id):
+        raise Conflict(f"该任务已由{record.claimed_by.display_name}签收")
+    form = task_forms.load_form(record.form_key)
+    view = request_view(record.instance_id, user_id)
+    values: dict[str, Any] = {}
+    if record.form_key == "share_application" and view["application"]:
+        values = task_forms.values_for_render(form, view["application"])
+    task_data = {}
+    workflow = load_workflow(record.instance.workflow_json)
+    try:
+        task_data = runtime.get_ready_task(workflow, record.engine_task_id).data
+    except runtime.TaskNotReady:
+        pass
+    return {"task": {**task_holder(record), "form_key": record.form_key, "instance_id": record.instance_id,
+                     "claimed_by_me": record.claimed_by_id == user.id, "department_code": record.department_code,
+                     "provider_department": task_data.get("provider_department")},
+            "form": form, "prefill": values, "request": view,
+            "catalogue": catalogue() if any(f["type"] == "resources" for f in form["fields"]) else None}
+
+
+def claim(task_id: int, user_id: int) -> None:
+    """Take a shared task so that other candidates no longer see it."""
+    user = get_user(user_id)
+    record = _ready_record(task_id)
+    require_candidate(user, record)
+    result = db.session.execute(update(TaskRecord).where(
+        TaskRecord.id == task_id, TaskRecord.state == TaskState.ready, TaskRecord.claimed_by_id.is_(None))
+        .values(claimed_by_id=user.id))
+    if result.rowcount != 1:
+        db.session.rollback()
+        record = _ready_record(task_id)
+        if record.state != TaskState.ready:
+            raise _already_done(record)
+        if record.claimed_by_id == user.id:
+            return
+        raise Conflict(f"该任务已由{record.claimed_by.display_name}签收")
+    audit.record("claim", user_id=user.id, instance_id=record.instance_id, task_id=task_id, step=record.title)
+    db.session.commit()
+
+
+def release(task_id: int, user_id: int) -> None:
+    """Give a claimed task back to the pool."""
+    user = get_user(user_id)
+    record = _ready_record(task_id)
+    require_candidate(user, record)
+    result = db.session.execute(update(TaskRecord).where(
+        TaskRecord.id == task_id, TaskRecord.state == TaskState.ready, TaskRecord.claimed_by_id == user.id)
+        .values(claimed_by_id=None))
+    if result.rowcount != 1:
+        db.session.rollback()
+        raise Conflict("只能退回自己签收的待办任务")
+    audit.record("release", user_id=user.id, instance_id=record.instance_id, task_id=task_id, step=record.title)
+    db.session.commit()
+
+
+def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: bool = False) -> int:
+    """Validate the form and complete the task once; a second or concurrent completion raises Conflict.
+
+    Returns the instance id.
+    """
+    user = get_user(user_id)
+    record = _ready_record(task_id)
+    require_candidate(user, record)
+    if record.state != TaskState.ready:
+        raise _already_done(record)
+    if record.claimed_by_id not in (None, user.id):
+        raise Conflict(f"该任务已由{record.claimed_by.display_name}签收，不能办理")
+    form = task_forms.load_form(record.form_key)
+    instance = record.instance
+    workflow = load_workflow(instance.workflow_json)
+    if withdraw and form.get("allow_withdraw"):
+        previous = runtime.get_ready_task(workflow, record.engine_task_id).data.get("application", {})
+        result: dict[str, Any] = {**previous, "action": "withdraw"}
+        summary, opinion = "撤回申请", None
+    else:
+        result = task_forms.validate(form, raw)
+        if record.form_key == "share_application":
+            result["action"] = "submit"
+        summary = _summary(form, result)
+        opinion = result.get(form.get("opinion_field", ""), None) or None
+    result = {**result, "by": user.username, "by_name": user.display_name, "department": user.department.code,
+              "at": utcnow().isoformat(timespec="seconds")}
+    try:
+        runtime.complete_user_task(workflow, record.engine_task_id, result)
+    except runtime.TaskNotReady:
+        raise _already_done(record) from None
+    try:
+        done = db.session.execute(update(TaskRecord).where(
+            TaskRecord.id == record.id, TaskRecord.state == TaskState.ready).values(
+            state=TaskState.completed, completed_by_id=user.id, completed_at=utcnow(), claimed_by_id=user.id,
+            opinion=opinion), execution_options={"synchronize_session": False})
+        if done.rowcount != 1:
+            raise Conflict("该任务刚刚已被他人办理，不能重复办理")
+        progress.persist(instance, workflow, actor_id=user.id, action="complete", step=record.title,
+                         task_id=record.id, opinion=opinion, detail={"summary": summary, "result": result})
+        db.session.commit()
+    except (StaleDataError, OperationalError, Conflict) as exc:
+        db.session.rollback()
+        if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
+            raise
+        raise Conflict("该任务刚刚已被他人办理，不能重复办理") from exc
+    return instance.id
+
+
+def _summary(form: dict[str, Any], result: dict[str, Any]) -> str:
+    """The chosen options of a form, in words (e.g. 同意提供)."""
+    parts = []
+    for f in form["fields"]:
+        if f["type"] in {"radio", "select"}:
+            label = next((o["label"] for o in f["options"] if o["value"] == result.get(f["name"])), "")
+            if label:
+                parts.append(label)
+    return "；".join(parts)

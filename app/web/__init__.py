@@ -1,0 +1,16 @@
+"""Blueprint packages, one per feature."""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from .api import bp as api_bp
+    from .auth import bp as auth_bp
+    from .inbox import bp as inbox_bp
+    from .requests import bp as requests_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(requests_bp)
+    app.register_blueprint(inbox_bp)
+    app.register_blueprint(api_bp, url_prefix="/api/v1")

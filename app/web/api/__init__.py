@@ -1,0 +1,89 @@
+"""JSON API /api/v1: session (with X-CSRFToken on writes) or bearer token from `flask users token NAME`."""
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify, request
+from flask_login import current_user
+
+from ...extensions import csrf
+from ...services import org, tasks
+from ...services import requests as share_requests
+from ...services.errors import ValidationFailed
+from ..errors import error_response
+
+bp = Blueprint("api", __name__)
+csrf.exempt(bp)
+
+
+@bp.before_request
+def authenticate():
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = org.user_for_token(header.removeprefix("Bearer ").strip())
+        if user is None:
+            return error_response(401, "API 令牌无效")
+        g.api_user_id = user.id
+        return None
+    if not current_user.is_authenticated:
+        return error_response(401, "请先登录或提供 Bearer 令牌")
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        csrf.protect()  # a session-authenticated write needs the X-CSRFToken header
+    g.api_user_id = current_user.id
+    return None
+
+
+def _json_body() -> dict:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ValidationFailed({"_body": "请求体必须是 JSON 对象"}, message="请求体必须是 JSON 对象")
+    return body
+
+
+@bp.get("/catalog")
+def catalog():
+    return jsonify({"resources": share_requests.catalogue()})
+
+
+@bp.post("/requests")
+def submit():
+    instance_id = share_requests.submit_share_request(g.api_user_id, _json_body())
+    return jsonify(_plain(share_requests.request_view(instance_id, g.api_user_id))), 201
+
+
+@bp.get("/requests")
+def list_requests():
+    return jsonify({"requests": [_plain(r) for r in share_requests.list_requests(g.api_user_id)]})
+
+
+@bp.get("/requests/<int:instance_id>")
+def get_request(instance_id: int):
+    return jsonify(_plain(share_requests.request_view(instance_id, g.api_user_id)))
+
+
+@bp.get("/tasks")
+def my_tasks():
+    return jsonify({"tasks": [_plain(t) for t in tasks.inbox(g.api_user_id)]})
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+def claim(task_id: int):
+    tasks.claim(task_id, g.api_user_id)
+    return jsonify({"task_id": task_id, "claimed": True})
+
+
+@bp.post("/tasks/<int:task_id>/complete")
+def complete(task_id: int):
+    body = _json_body()
+    instance_id = tasks.complete_task(task_id, g.api_user_id, body, withdraw=body.get("_action") == "withdraw")
+    return jsonify(_plain(share_requests.request_view(instance_id, g.api_user_id)))
+
+
+def _plain(value):
+    """Datetimes to ISO 8601 for JSON."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+

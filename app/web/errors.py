@@ -1,0 +1,42 @@
+"""Error pages (HTML) and JSON errors under /api; never a bare 500."""
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from ..services.errors import DomainError, ValidationFailed
+
+MESSAGES = {400: "请求有误", 401: "请先登录", 403: "您无权执行此操作", 404: "页面或数据不存在", 405: "不支持的请求方法",
+            409: "操作冲突", 413: "上传内容过大", 422: "提交的数据有误", 500: "服务器内部错误，已记录"}
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str, **extra):
+    if _wants_json():
+        return jsonify({"error": message, **extra}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def domain_error(exc: DomainError):
+        extra = {"errors": exc.errors} if isinstance(exc, ValidationFailed) else {}
+        return error_response(exc.status, exc.message, **extra)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return error_response(400, "表单已过期或缺少 CSRF 令牌，请刷新页面后重试")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return error_response(exc.code or 500, exc.description if exc.code == 403 and exc.description and
+                              not exc.description.startswith("You don") else MESSAGES.get(exc.code or 500, exc.name))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        app.logger.exception("unhandled error")
+        return error_response(500, MESSAGES[500])

@@ -1,0 +1,18 @@
+"""Jinja filters: Beijing-time dates, labels."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask import Flask
+
+from ..models.catalog import SHARE_CLASS_LABELS
+from ..models.org import ROLE_LABELS
+from ..models.types import CHINA_TZ
+
+
+def register_filters(app: Flask) -> None:
+    @app.template_filter("bjtime")
+    def bjtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        return value.astimezone(CHINA_TZ).strftime(fmt) if value else ""
+
+    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, SHARE_CLASS_LABELS=SHARE_CLASS_LABELS)

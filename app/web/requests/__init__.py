@@ -1,0 +1,63 @@
+"""The applicant's side: new request, my requests, the request page with its diagram."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+
+from ...services import requests as share_requests
+from ...services import task_forms
+from ...services.errors import ValidationFailed
+
+bp = Blueprint("requests", __name__)
+
+
+@bp.get("/")
+@login_required
+def home():
+    return redirect(url_for("inbox.index"))
+
+
+@bp.get("/requests")
+@login_required
+def index():
+    return render_template("requests/index.html", requests=share_requests.list_requests(current_user.id))
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+@login_required
+def new():
+    form = task_forms.load_form(share_requests.APPLICATION_FORM)
+    values, errors, status = {}, {}, 200
+    if request.method == "POST":
+        try:
+            instance_id = share_requests.submit_share_request(
+                current_user.id, task_forms.parse_post(form, request.form.to_dict(flat=False)))
+        except ValidationFailed as exc:
+            values, errors, status = exc.values, exc.errors, 422
+            flash(exc.message, "error")
+        else:
+            flash("申请已提交，等待部门负责人签署承诺", "success")
+            return redirect(url_for("requests.show", instance_id=instance_id))
+    elif not current_user.has_role("handler"):
+        flash("只有各部门经办人可以提出数据共享申请", "error")
+    return render_template("requests/new.html", form=form, values=values, errors=errors,
+                           catalogue=share_requests.catalogue()), status
+
+
+@bp.get("/requests/<int:instance_id>")
+@login_required
+def show(instance_id: int):
+    view = share_requests.request_view(instance_id, current_user.id)
+    return render_template("requests/show.html", r=view)
+
+
+@bp.get("/definitions/<int:definition_id>.bpmn")
+@login_required
+def definition_xml(definition_id: int):
+    return Response(share_requests.definition_xml(definition_id, current_user.id), mimetype="application/xml")
+
+
+@bp.get("/catalogue")
+@login_required
+def catalogue():
+    return render_template("requests/catalogue.html", catalogue=share_requests.catalogue())

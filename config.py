@@ -1,0 +1,30 @@
+"""Configuration classes; DATABASE_URL selects the database (default: SQLite in instance/)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'app.db'}")
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    BPMN_DIR = BASE_DIR / "bpmn"
+    FORMS_DIR = BASE_DIR / "forms"
+    WTF_CSRF_TIME_LIMIT = None
+    MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    JSON_AS_ASCII = False
+    TESTING = False
+
+
+class TestingConfig(Config):
+    TESTING = True
+    SECRET_KEY = "testing"
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite:///:memory:")
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast for tests only; production keeps scrypt
+
+
+class ProductionConfig(Config):
+    SESSION_COOKIE_SECURE = True
