@@ -20,12 +20,13 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
             step: str = "", task_id: int | None = None, opinion: str | None = None,
             detail: dict[str, Any] | None = None) -> None:
     """Save the workflow on the instance and bring the task table in line with the engine. Callers commit."""
-    instance.workflow_json = dump_workflow(workflow)
-    instance.serializer_version = SERIALIZER_VERSION
     views = runtime.ready_user_tasks(workflow)
     view_ids = {v.task_id for v in views}
     existing = {r.engine_task_id: r for r in db.session.scalars(
         select(TaskRecord).where(TaskRecord.instance_id == instance.id, TaskRecord.state == TaskState.ready))}
+    # set the instance's columns only after the query above, so the commit writes it once (one lock_version step)
+    instance.workflow_json = dump_workflow(workflow)
+    instance.serializer_version = SERIALIZER_VERSION
     for engine_id, record in existing.items():
         if engine_id not in view_ids:
             record.state = TaskState.cancelled
