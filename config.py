@@ -21,9 +21,9 @@ class Config:
 
 class TestingConfig(Config):
     TESTING = True
-    SECRET_KEY = "testing"
+    SECRET_KEY = "testing"  # noqa: S105
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite:///:memory:")
-    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # fast for tests only; production keeps scrypt
+    PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  # fast for tests only; production keeps scrypt
 
 
 class ProductionConfig(Config):

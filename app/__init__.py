@@ -22,7 +22,7 @@ def create_app(config: object | str | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
 
-    from . import models  # noqa: F401 - register the mappers
+    from . import models
 
     @login_manager.user_loader
     def load_user(user_id: str):

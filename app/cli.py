@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 from flask import Flask
+from flask.cli import AppGroup
 
 from .engine.parser import BpmnInvalid
 
@@ -32,7 +33,7 @@ def register_cli(app: Flask) -> None:
         for username, name, dept, roles in users:
             click.echo(f"  {username:<14} {name:<16} {dept:<16} {roles}")
 
-    users = click.Group("users", help="User management.")
+    users = AppGroup("users", help="User management.")
 
     @users.command("token")
     @click.argument("username")

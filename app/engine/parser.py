@@ -57,12 +57,12 @@ def parse_bpmn(xml: bytes, file_name: str = "diagram.bpmn", known_form_keys: set
         process_ids = parser.get_process_ids()
         executable = [p for p in process_ids if _is_executable(root, p)]
         if len(executable) != 1:
-            raise BpmnInvalid(problems + [BpmnProblem(None, f"应当恰有一个可执行流程，实际 {len(executable)} 个")])
+            raise BpmnInvalid([*problems, BpmnProblem(None, f"应当恰有一个可执行流程，实际 {len(executable)} 个")])
         process_id = executable[0]
         spec = parser.get_spec(process_id)
         subprocesses = parser.get_subprocess_specs(process_id)
     except ValidationException as exc:
-        raise BpmnInvalid(problems + [BpmnProblem(getattr(exc, "id", None), _reason(exc))]) from exc
+        raise BpmnInvalid([*problems, BpmnProblem(getattr(exc, "id", None), _reason(exc))]) from exc
     if not any(el.tag == f"{{{BPMN_NS}}}startEvent" for el in root.iter()):
         problems.append(BpmnProblem(process_id, "流程没有开始事件"))
     if problems:

@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import DateTime, TypeDecorator
 
-
 CHINA_TZ = timezone(timedelta(hours=8))  # the university's office hours and dates are Beijing time
 
 

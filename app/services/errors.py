@@ -29,7 +29,8 @@ class Conflict(DomainError):
 class ValidationFailed(DomainError):
     status = 422
 
-    def __init__(self, errors: dict[str, str], values: dict[str, Any] | None = None, message: str = "表单有误，请检查后重新提交"):
+    def __init__(self, errors: dict[str, str], values: dict[str, Any] | None = None,
+                 message: str = "表单有误，请检查后重新提交"):
         super().__init__(message)
         self.errors = errors
         self.values = values or {}

@@ -11,8 +11,8 @@ from app.models import AuditLog, ProcessDefinition, ProcessInstance, TaskRecord,
 from app.services import definitions, requests, tasks
 from app.services.errors import Conflict, Forbidden, ValidationFailed
 
-APPLICATION = {"purpose": "用于学院教学评估", "head_name": "李主任", "head_phone": "13900000000", "handler_name": "王经办",
-               "handler_phone": "13800000000", "commitment": True, "confidentiality": True}
+APPLICATION = {"purpose": "用于学院教学评估", "head_name": "李主任", "head_phone": "13900000000",
+               "handler_name": "王经办", "handler_phone": "13800000000", "commitment": True, "confidentiality": True}
 
 
 def _uid(name: str) -> int:
