@@ -17,10 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import make_server
 
-from app import create_app  # noqa: E402
-from config import Config  # noqa: E402
+from app import create_app
+from config import Config
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
@@ -15,6 +16,15 @@ from .script_env import evaluate, make_script_engine
 
 class TaskNotReady(Exception):
     """The task is not (or no longer) waiting for a person."""
+
+
+class EngineError(Exception):
+    """The process failed while running (e.g. a gateway condition raised); the workflow object is now unusable."""
+
+    def __init__(self, element_id: str | None, reason: str):
+        super().__init__(f"{element_id}: {reason}")
+        self.element_id = element_id
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,13 @@ def complete_user_task(workflow: BpmnWorkflow, task_id: str, result: dict[str, A
         raise TaskNotReady(task_id)
     view = _view(task)
     task.data[view.result_variable] = result
-    task.run()
-    workflow.do_engine_steps()
+    try:
+        task.run()
+        workflow.do_engine_steps()
+    except SpiffWorkflowException as exc:
+        failed = getattr(exc, "task", None)
+        element = getattr(getattr(failed, "task_spec", None), "bpmn_id", None) or view.element_id
+        raise EngineError(element, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
 
 
 def _find(workflow: BpmnWorkflow, task_id: str) -> Task | None:

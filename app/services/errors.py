@@ -26,6 +26,12 @@ class Conflict(DomainError):
     status = 409
 
 
+class ProcessFailed(DomainError):
+    """The process definition failed at run time; nothing was saved."""
+
+    status = 500
+
+
 class ValidationFailed(DomainError):
     status = 422
 

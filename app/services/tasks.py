@@ -15,7 +15,7 @@ from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
 from . import audit, progress, task_forms
 from .access import department_filter, get_user, is_candidate, require_candidate
-from .errors import Conflict, NotFound
+from .errors import Conflict, NotFound, ProcessFailed
 from .requests import catalogue, request_view, task_holder
 
 
@@ -142,6 +142,9 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         runtime.complete_user_task(workflow, record.engine_task_id, result)
     except runtime.TaskNotReady:
         raise _already_done(record) from None
+    except runtime.EngineError as exc:
+        db.session.rollback()
+        raise ProcessFailed(f"流程执行出错（元素 {exc.element_id}：{exc.reason}），本次提交未生效，请联系管理员") from exc
     try:
         done = db.session.execute(update(TaskRecord).where(
             TaskRecord.id == record.id, TaskRecord.state == TaskState.ready).values(

@@ -173,3 +173,13 @@ def test_engine_package_imports_no_flask_and_no_models():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             for name in names:
                 assert not name.startswith(("flask", "app.models", "models")), f"{path.name} imports {name}"
+
+
+def test_a_failing_gateway_condition_raises_engine_error_naming_the_element():
+    xml = SHARE_XML.replace(b"dept_head_opinion['decision'] != 'approve'", b"dept_head_opinion['missing'] == 1")
+    parsed = parse_bpmn(xml, "x.bpmn", known_form_keys=FORM_KEYS)
+    wf = _start(parsed, COND[:1])
+    (view,) = runtime.ready_user_tasks(wf)
+    with pytest.raises(runtime.EngineError) as info:
+        runtime.complete_user_task(wf, view.task_id, {"decision": "approve"})
+    assert info.value.element_id == "gw_head"

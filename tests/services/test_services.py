@@ -145,3 +145,20 @@ def test_migrations_match_the_models(app, ctx):
     with db.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []
+
+
+def test_a_runtime_failure_in_the_diagram_saves_nothing_and_names_the_element(app, ctx):
+    from app.services.errors import ProcessFailed
+
+    xml = (app.config["BPMN_DIR"] / "share_request.bpmn").read_bytes()
+    broken = xml.replace(b"dept_head_opinion['decision'] != 'approve'", b"dept_head_opinion['missing'] == 1")
+    definitions.deploy_xml(broken, "share_request.bpmn")
+    rid = _submit("course_schedule")
+    (task,) = _ready(rid)
+    version = db.session.get(ProcessInstance, rid).lock_version
+    with pytest.raises(ProcessFailed) as info:
+        tasks.complete_task(task.id, _uid("cs_head"), {"decision": "approve"})
+    assert "gw_head" in info.value.message and "未生效" in info.value.message
+    db.session.expire_all()
+    assert [t.element_id for t in _ready(rid)] == ["dept_head_sign"]
+    assert db.session.get(ProcessInstance, rid).lock_version == version
