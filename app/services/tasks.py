@@ -144,7 +144,8 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         raise _already_done(record) from None
     except runtime.EngineError as exc:
         db.session.rollback()
-        raise ProcessFailed(f"流程执行出错（元素 {exc.element_id}：{exc.reason}），本次提交未生效，请联系管理员") from exc
+        raise ProcessFailed(
+            f"流程执行出错（元素 {exc.element_id}：{exc.reason}），本次提交未生效，请联系管理员") from exc
     try:
         done = db.session.execute(update(TaskRecord).where(
             TaskRecord.id == record.id, TaskRecord.state == TaskState.ready).values(
