@@ -23,7 +23,7 @@ setup: $(VENV)/.runtime
 	$(BIN)/flask seed-demo
 
 run: setup
-	$(BIN)/flask run --host 127.0.0.1 --port $${PORT:-5000}
+	$(BIN)/flask serve --host 127.0.0.1 --port $${PORT:-5000}
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -17,6 +17,12 @@ class Config:
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
     JSON_AS_ASCII = False
     TESTING = False
+    OFFICE_CLOSE = os.environ.get("OFFICE_CLOSE", "17:30")  # deadlines end at office close, Beijing time
+    SCHEDULER_SYNC_SECONDS = int(os.environ.get("SCHEDULER_SYNC_SECONDS", "30"))
+    URGE_INTERVAL_HOURS = int(os.environ.get("URGE_INTERVAL_HOURS", "4"))
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")  # e-mail notifications only when set
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_FROM = os.environ.get("MAIL_FROM", "data-sharing@lut.edu.cn")
 
 
 class TestingConfig(Config):

@@ -1,11 +1,16 @@
 """Flask CLI: deploy, seed-demo, users token."""
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import click
 from flask import Flask
 from flask.cli import AppGroup
 
 from .engine.parser import BpmnInvalid
+from .models.types import CHINA_TZ
+from .services.errors import ValidationFailed
 
 
 def register_cli(app: Flask) -> None:
@@ -53,3 +58,67 @@ def register_cli(app: Flask) -> None:
         click.echo(f"已创建用户 {username}")
 
     app.cli.add_command(users)
+
+    from .services import calendar as calendar_service
+
+    calendar = AppGroup("calendar", help="Working-day calendar.")
+
+    @calendar.command("due")
+    @click.argument("start")
+    @click.argument("n", type=int)
+    def due(start: str, n: int) -> None:
+        """Print the due time of N working days after START (e.g. 2025-09-30T10:00, Beijing time if no zone)."""
+        moment = datetime.fromisoformat(start)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=CHINA_TZ)
+        deadline = calendar_service.due(moment, n)
+        click.echo(deadline.isoformat())
+        if deadline.provisional:
+            years = "、".join(map(str, deadline.provisional_years))
+            click.echo(f"注意：{years} 年放假安排未录入，结果为暂定", err=True)
+
+    @calendar.command("show")
+    @click.argument("year", type=int)
+    def show(year: int) -> None:
+        """List the year's days off and make-up working days."""
+        overview = calendar_service.year_overview(year)
+        label = {"admin": "管理员录入", "builtin": "内置数据（chinese-calendar）", "provisional": "暂定：仅法定节日"}
+        click.echo(f"{year} 年 来源：{label[overview['source']]}")
+        click.echo("放假：" + " ".join(f"{d.isoformat()}({n})" for d, n in overview["days_off"]))
+        click.echo("调休上班：" + (" ".join(f"{d.isoformat()}({n})" for d, n in overview["make_up_days"]) or "无"))
+
+    @calendar.command("import")
+    @click.argument("year", type=int)
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    def import_year(year: int, path: str) -> None:
+        """Load a year's arrangement from a text file (lines: 2027-02-06~2027-02-12 春节 休 / 2027-02-14 春节 班)."""
+        try:
+            result = calendar_service.set_year_arrangement(year, Path(path).read_text(encoding="utf-8"), None)
+        except ValidationFailed as exc:
+            raise click.ClickException("；".join(exc.errors.values())) from exc
+        click.echo(f"{year} 年：放假 {result['days_off']} 天，调休上班 {result['make_up_days']} 天；"
+                   f"重新计算了 {result['moved']} 个在办申请的期限")
+
+    app.cli.add_command(calendar)
+
+    scheduler = AppGroup("scheduler", help="The timer scheduler.")
+
+    @scheduler.command("run")
+    def scheduler_run() -> None:
+        """Run the one scheduler as its own process (when the web server runs several workers)."""
+        from .jobs import build_scheduler
+
+        click.echo("scheduler running; Ctrl-C to stop")
+        build_scheduler(app, blocking=True).start()
+
+    app.cli.add_command(scheduler)
+
+    @app.cli.command("serve")
+    @click.option("--host", default="127.0.0.1")
+    @click.option("--port", default=5000, type=int)
+    def serve(host: str, port: int) -> None:
+        """Serve the web UI with the in-process scheduler (the embedded default)."""
+        from .jobs import start_in_process
+
+        start_in_process(app)
+        app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -90,6 +90,10 @@ def _check_expressions(root: etree._Element, known_form_keys: set[str] | None) -
         problems += _syntax(flow.get("id"), el.text or "", "eval", "条件表达式")
     for el in root.iter(f"{{{BPMN_NS}}}script"):
         problems += _syntax(el.getparent().get("id"), el.text or "", "exec", "脚本")
+    for kind in ("timeDate", "timeDuration", "timeCycle"):
+        for el in root.iter(f"{{{BPMN_NS}}}{kind}"):
+            event = el.getparent().getparent()
+            problems += _syntax(event.get("id"), el.text or "", "eval", "定时器表达式")
     for task in root.iter(f"{{{BPMN_NS}}}userTask"):
         props = {p.get("name"): p.get("value") for p in task.iter(f"{{{SPIFF_NS}}}property")}
         tid = task.get("id")

@@ -2,16 +2,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from .script_env import evaluate, make_script_engine
+from .calendar import WorkingCalendar
+from .script_env import NotificationRequest, evaluate, make_script_engine
 
 
 class TaskNotReady(Exception):
@@ -40,14 +43,28 @@ class UserTaskView:
     candidate_roles: tuple[str, ...]
     department: str | None
     result_variable: str
+    due_at: datetime | None
     data: dict[str, Any] = field(repr=False)
 
 
-def start_workflow(spec: BpmnProcessSpec, subprocess_specs: dict, data: dict[str, Any]) -> BpmnWorkflow:
+@dataclass(frozen=True)
+class PendingTimer:
+    """An armed timer event waiting for its time (a boundary or intermediate timer)."""
+
+    task_id: str
+    element_id: str
+    title: str
+    due_at: datetime
+    interrupting: bool
+    attached_to: str | None
+
+
+def start_workflow(spec: BpmnProcessSpec, subprocess_specs: dict, data: dict[str, Any],
+                   calendar: WorkingCalendar | None = None) -> BpmnWorkflow:
     """Create an instance with initial data and run it up to its first wait state."""
-    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=make_script_engine())
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=make_script_engine(calendar))
     workflow.task_tree.data.update(data)
-    workflow.do_engine_steps()
+    _advance(workflow, None)
     return workflow
 
 
@@ -77,8 +94,71 @@ def _view(task: Task) -> UserTaskView:
         candidate_roles=roles,
         department=department,
         result_variable=props.get("resultVariable", spec.bpmn_id or spec.name),
+        due_at=_due(task),
         data=task.data,
     )
+
+
+def _due(task: Task) -> datetime | None:
+    """The earliest interrupting timer attached to this task (or to the multi-instance activity holding it)."""
+    dues = []
+    node = task
+    for _ in range(3):  # task -> multi-instance parent -> boundary event split
+        node = node.parent
+        if node is None:
+            break
+        for sibling in node.children:
+            timer = _timer_of(sibling)
+            if timer is not None and timer.interrupting:
+                dues.append(timer.due_at)
+    return min(dues) if dues else None
+
+
+def _timer_of(task: Task) -> PendingTimer | None:
+    definition = getattr(task.task_spec, "event_definition", None)
+    if task.state != TaskState.WAITING or not isinstance(definition, TimerEventDefinition):
+        return None
+    value = task.internal_data.get("event_value")
+    if not isinstance(value, str):
+        return None
+    spec = task.task_spec
+    return PendingTimer(task_id=str(task.id), element_id=spec.bpmn_id or spec.name, title=spec.bpmn_name or "",
+                        due_at=TimerEventDefinition.get_datetime(value),
+                        interrupting=bool(getattr(spec, "cancel_activity", True)),
+                        attached_to=getattr(getattr(task.parent, "task_spec", None), "name", None))
+
+
+def pending_timers(workflow: BpmnWorkflow) -> list[PendingTimer]:
+    return [t for t in (_timer_of(task) for task in workflow.get_tasks(state=TaskState.WAITING)) if t is not None]
+
+
+def fire_due_timers(workflow: BpmnWorkflow) -> None:
+    """Fire every timer whose time has come and run the engine on."""
+    try:
+        workflow.refresh_timers()
+        workflow.do_engine_steps()
+    except SpiffWorkflowException as exc:
+        raise EngineError(_failed_element(exc, None), _first_line(exc)) from exc
+
+
+def recompute_timers(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
+    """Re-evaluate armed date timers (after a calendar change). Returns (element, old, new) for each that moved."""
+    moved = []
+    for task in workflow.get_tasks(state=TaskState.WAITING):
+        definition = getattr(task.task_spec, "event_definition", None)
+        old = task.internal_data.get("event_value")
+        if not isinstance(definition, TimeDateEventDefinition) or not isinstance(old, str):
+            continue
+        new = workflow.script_engine.evaluate(task, definition.expression)
+        if new != old:
+            task.internal_data["event_value"] = new
+            moved.append((task.task_spec.bpmn_id or task.task_spec.name, old, new))
+    return moved
+
+
+def drain_notifications(workflow: BpmnWorkflow) -> list[NotificationRequest]:
+    """The notify() requests scripts made since the last call."""
+    return workflow.script_engine.drain()
 
 
 def get_ready_task(workflow: BpmnWorkflow, task_id: str) -> UserTaskView:
@@ -98,13 +178,26 @@ def complete_user_task(workflow: BpmnWorkflow, task_id: str, result: dict[str, A
         raise TaskNotReady(task_id)
     view = _view(task)
     task.data[view.result_variable] = result
+    _advance(workflow, task)
+
+
+def _advance(workflow: BpmnWorkflow, task: Task | None) -> None:
     try:
-        task.run()
+        if task is not None:
+            task.run()
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
-        failed = getattr(exc, "task", None)
-        element = getattr(getattr(failed, "task_spec", None), "bpmn_id", None) or view.element_id
-        raise EngineError(element, str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+        raise EngineError(_failed_element(exc, task), _first_line(exc)) from exc
+
+
+def _failed_element(exc: Exception, task: Task | None) -> str | None:
+    failed = getattr(exc, "task", None) or task
+    spec = getattr(failed, "task_spec", None)
+    return getattr(spec, "bpmn_id", None) or getattr(spec, "name", None)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _find(workflow: BpmnWorkflow, task_id: str) -> Task | None:

@@ -1,19 +1,77 @@
-"""The functions and modules that BPMN expressions and scripts may use."""
+"""The functions and modules that BPMN expressions and scripts may use.
+
+- add_working_days(start, n): ISO 8601 (+08:00) of office close on the n-th working day after start (timer timeDate).
+- now_iso(): the current time, ISO 8601 +08:00.
+- notify(event, message, to_open=None, to_department=None, to_role=None, cc=None): ask the application to notify
+  people; collected on the script engine and handed to the caller (the engine itself sends nothing).
+"""
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
+from typing import Any
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 
-
-def _globals() -> dict:
-    return {"datetime": datetime, "len": len, "any": any, "all": all, "sorted": sorted}
+from .calendar import CHINA_TZ, WorkingCalendar
 
 
-def make_script_engine() -> PythonScriptEngine:
-    return PythonScriptEngine(environment=TaskDataEnvironment(_globals()))
+@dataclass(frozen=True)
+class NotificationRequest:
+    """A notify() call from a script: who should hear what. `to_open` names an element whose open tasks' holders
+    are the recipients."""
+
+    event: str
+    message: str
+    to_open: str | None = None
+    to_department: str | None = None
+    to_role: str | None = None
+    cc: str | None = None
+
+
+def now_iso() -> str:
+    return datetime.datetime.now(CHINA_TZ).isoformat(timespec="seconds")
+
+
+def _parse(value: Any) -> datetime.datetime:
+    if isinstance(value, datetime.datetime):
+        parsed = value
+    else:
+        parsed = datetime.datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=CHINA_TZ)
+
+
+class ProcessScriptEngine(PythonScriptEngine):
+    """PythonScriptEngine with our functions; keeps the notify() requests of the current run."""
+
+    def __init__(self, calendar: WorkingCalendar | None = None):
+        self.calendar = calendar or WorkingCalendar()
+        self.notifications: list[NotificationRequest] = []
+        super().__init__(environment=TaskDataEnvironment(self._globals()))
+
+    def _globals(self) -> dict[str, Any]:
+        return {"datetime": datetime, "add_working_days": self.add_working_days, "now_iso": now_iso,
+                "notify": self.notify}
+
+    def add_working_days(self, start: Any, n: int) -> str:
+        return self.calendar.add_working_days(_parse(start), int(n)).isoformat()
+
+    def notify(self, event: str, message: str, to_open: str | None = None, to_department: str | None = None,
+               to_role: str | None = None, cc: str | None = None) -> None:
+        self.notifications.append(NotificationRequest(event, message, to_open, to_department, to_role, cc))
+
+    def drain(self) -> list[NotificationRequest]:
+        out, self.notifications = self.notifications, []
+        return out
+
+
+def make_script_engine(calendar: WorkingCalendar | None = None) -> ProcessScriptEngine:
+    return ProcessScriptEngine(calendar)
+
+
+_EVAL_GLOBALS = {"__builtins__": {"len": len, "any": any, "all": all, "sorted": sorted, "str": str, "int": int}}
 
 
 def evaluate(expression: str, data: dict) -> object:
     """Evaluate a Python expression (e.g. a department expression) against task data."""
-    return eval(expression, {"__builtins__": {}, **_globals()}, dict(data))  # noqa: S307 - diagrams are admin-deployed
+    return eval(expression, dict(_EVAL_GLOBALS), dict(data))  # noqa: S307 - diagrams are deployed by administrators

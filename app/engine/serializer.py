@@ -5,6 +5,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
+from .calendar import WorkingCalendar
 from .script_env import make_script_engine
 
 _SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG))
@@ -15,8 +16,8 @@ def dump_workflow(workflow: BpmnWorkflow) -> str:
     return _SERIALIZER.serialize_json(workflow)
 
 
-def load_workflow(data: str) -> BpmnWorkflow:
+def load_workflow(data: str, calendar: WorkingCalendar | None = None) -> BpmnWorkflow:
     """Deserialize and re-attach our script engine (it is not serialized)."""
     workflow = _SERIALIZER.deserialize_json(data)
-    workflow.script_engine = make_script_engine()
+    workflow.script_engine = make_script_engine(calendar)
     return workflow

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 from .audit import AuditLog
+from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
+from .notification import Notification
 from .org import ApiToken, Department, Role, User
 from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
+from .timer import TimerRecord
 
-__all__ = ["ApiToken", "AuditLog", "DataDomain", "DataResource", "Department", "ProcessDefinition",
-           "ProcessInstance", "Role", "ShareClass", "TaskRecord", "User"]
+__all__ = ["ApiToken", "AuditLog", "CalendarYear", "DataDomain", "DataResource", "Department", "Notification",
+           "ProcessDefinition", "ProcessInstance", "Role", "ShareClass", "TaskRecord", "TimerRecord", "User"]

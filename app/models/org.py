@@ -43,6 +43,7 @@ class User(UserMixin, db.Model):
     username: Mapped[str] = mapped_column(String(60), unique=True)
     display_name: Mapped[str] = mapped_column(String(60))
     phone: Mapped[str] = mapped_column(String(30), default="")
+    email: Mapped[str] = mapped_column(String(120), default="")
     password_hash: Mapped[str] = mapped_column(String(256))
     roles_csv: Mapped[str] = mapped_column(String(200), default="")
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)

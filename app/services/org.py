@@ -40,7 +40,7 @@ def seed_demo() -> list[tuple[str, str, str, str]]:
     for username, name, dept, roles in DEMO_USERS:
         if username not in have_users:
             user = User(username=username, display_name=name, department=depts[dept], roles_csv=roles,
-                        phone="0931-2970000")
+                        phone="0931-2970000", email=f"{username}@demo.lut.edu.cn")
             user.set_password(DEMO_PASSWORD, _hash_method())
             db.session.add(user)
     have_resources = set(db.session.scalars(select(DataResource.code)))

@@ -1,4 +1,5 @@
-"""The one place that persists engine progress: saves the workflow, projects ready tasks, writes audit rows."""
+"""The one place that loads and persists engine progress: saves the workflow, projects ready tasks and armed
+timers, turns the scripts' notify() requests and new tasks into notifications, writes audit rows."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,45 +8,109 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
 
 from ..engine import runtime
-from ..engine.serializer import SERIALIZER_VERSION, dump_workflow
+from ..engine.script_env import NotificationRequest
+from ..engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ..extensions import db
-from ..models import ProcessInstance, TaskRecord
+from ..models import ProcessInstance, TaskRecord, TimerRecord, User
+from ..models.org import Role
 from ..models.process import InstanceStatus
 from ..models.task import TaskState
+from ..models.timer import TimerState
 from ..models.types import utcnow
-from . import audit
+from . import audit, notify
+from .calendar import current_calendar
+
+
+def load(instance: ProcessInstance) -> BpmnWorkflow:
+    """The instance's workflow with the current working-day calendar attached."""
+    return load_workflow(instance.workflow_json, current_calendar())
 
 
 def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int | None, action: str,
             step: str = "", task_id: int | None = None, opinion: str | None = None,
             detail: dict[str, Any] | None = None) -> None:
-    """Save the workflow on the instance and bring the task table in line with the engine. Callers commit."""
+    """Save the workflow on the instance and bring tasks, timers and notifications in line. Callers commit."""
     views = runtime.ready_user_tasks(workflow)
-    view_ids = {v.task_id for v in views}
+    view_ids = {v.task_id: v for v in views}
     existing = {r.engine_task_id: r for r in db.session.scalars(
         select(TaskRecord).where(TaskRecord.instance_id == instance.id, TaskRecord.state == TaskState.ready))}
-    # set the instance's columns only after the query above, so the commit writes it once (one lock_version step)
-    instance.workflow_json = dump_workflow(workflow)
-    instance.serializer_version = SERIALIZER_VERSION
+    requests = runtime.drain_notifications(workflow)
+    recipients = [(req, _recipients(req, existing.values())) for req in requests]
+    now = utcnow()
     for engine_id, record in existing.items():
         if engine_id not in view_ids:
             record.state = TaskState.cancelled
-            record.completed_at = utcnow()
+            record.completed_at = now
+        elif record.due_at != view_ids[engine_id].due_at:
+            record.due_at = view_ids[engine_id].due_at
+    new_records = []
     for view in views:
         if view.task_id not in existing:
-            db.session.add(TaskRecord(
+            record = TaskRecord(
                 instance_id=instance.id, engine_task_id=view.task_id, element_id=view.element_id,
                 title=view.title, lane=view.lane, form_key=view.form_key,
                 candidate_role=view.candidate_roles[0] if view.candidate_roles else "",
-                candidate_roles=list(view.candidate_roles), department_code=view.department))
+                candidate_roles=list(view.candidate_roles), department_code=view.department, due_at=view.due_at)
+            db.session.add(record)
+            new_records.append(record)
+    _project_timers(instance, workflow, now)
+    # set the instance's columns after the queries above, so the commit writes it once (one lock_version step)
+    instance.workflow_json = dump_workflow(workflow)
+    instance.serializer_version = SERIALIZER_VERSION
     ended = runtime.end_event(workflow)
     if ended is not None:
         instance.status = InstanceStatus.completed
         instance.outcome, instance.current_step = ended
-        instance.completed_at = utcnow()
+        instance.completed_at = now
     else:
         instance.current_step = "、".join(dict.fromkeys(v.title for v in views))[:300]
     audit.record(action, user_id=actor_id, instance_id=instance.id, task_id=task_id, step=step, opinion=opinion,
                  detail=detail)
+    db.session.flush()  # ids for the new tasks
+    for record in new_records:
+        message = f"新待办：{record.title}（#{instance.id} {instance.title}）"
+        notify.add(notify.task_holders(record), "new_task", message, instance_id=instance.id, task_id=record.id)
+    for req, users in recipients:
+        notify.add(users, req.event, f"{req.message}（#{instance.id} {instance.title}）", instance_id=instance.id)
+        audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
+                     detail={"recipients": sorted(u.username for u in users)})
     if ended is not None:
         audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
+        notify.add([instance.initiator], "end", f"申请已办结：{ended[1]}（#{instance.id} {instance.title}）",
+                   instance_id=instance.id)
+
+
+def _recipients(req: NotificationRequest, open_records) -> list[User]:
+    users: list[User] = []
+    if req.to_open:
+        for record in open_records:
+            if record.element_id == req.to_open:
+                users += notify.task_holders(record)
+    if req.to_department or req.to_role:
+        users += notify.users_for(req.to_department, [req.to_role] if req.to_role else _all_roles())
+    if req.cc:
+        users += notify.users_for(req.cc, ["nic_head", "nic_reviewer"] if req.cc == "nic" else _all_roles())
+    return users
+
+
+def _all_roles() -> list[str]:
+    return [r.value for r in Role]
+
+
+def _project_timers(instance: ProcessInstance, workflow: BpmnWorkflow, now) -> None:
+    pending = {t.task_id: t for t in runtime.pending_timers(workflow)}
+    rows = {r.engine_task_id: r for r in db.session.scalars(
+        select(TimerRecord).where(TimerRecord.instance_id == instance.id))}
+    for engine_id, row in rows.items():
+        timer = pending.get(engine_id)
+        if timer is None:
+            if row.state == TimerState.pending:
+                fired = row.due_at <= now
+                row.state = TimerState.fired if fired else TimerState.cancelled
+                row.fired_at = now if fired else None
+        elif row.state != TimerState.pending or row.due_at != timer.due_at:
+            row.state, row.due_at, row.fired_at = TimerState.pending, timer.due_at, None
+    for engine_id, timer in pending.items():
+        if engine_id not in rows:
+            db.session.add(TimerRecord(instance_id=instance.id, engine_task_id=engine_id, element_id=timer.element_id,
+                                       title=timer.title, interrupting=timer.interrupting, due_at=timer.due_at))

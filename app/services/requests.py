@@ -1,23 +1,26 @@
 """Share requests (Art. 21-23): submitting, listing and showing them."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import or_, select
 
 from ..engine import runtime
-from ..engine.serializer import SERIALIZER_VERSION, load_workflow
+from ..engine.serializer import SERIALIZER_VERSION
 from ..extensions import db
 from ..models import AuditLog, DataResource, Department, ProcessDefinition, ProcessInstance, TaskRecord, User
 from ..models.catalog import SHARE_CLASS_LABELS, ShareClass
 from ..models.org import ROLE_LABELS, Role
 from ..models.task import TaskState
-from ..models.types import CHINA_TZ
-from . import definitions, progress, task_forms
+from ..models.types import CHINA_TZ, utcnow
+from . import audit, definitions, notify, progress, task_forms, timers
 from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance
 from .audit import ACTION_LABELS
-from .errors import Forbidden, NotFound
+from .calendar import current_calendar
+from .errors import Conflict, Forbidden, NotFound
+from .supervision import deadline_status
 
 SHARE_PROCESS_KEY = "share_request"
 APPLICATION_FORM = "share_application"
@@ -34,7 +37,7 @@ def submit_share_request(user_id: int, raw: dict[str, Any]) -> int:
     parsed = definitions.parsed_definition(definition_id)
     workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {
         "applicant_department": user.department.code, "applicant_department_name": user.department.name,
-        "initiator": user.username, "initiator_name": user.display_name})
+        "initiator": user.username, "initiator_name": user.display_name}, current_calendar())
     first = next((v for v in runtime.ready_user_tasks(workflow) if v.form_key == APPLICATION_FORM), None)
     if first is None:
         raise RuntimeError("流程的第一个用户任务应当是申请表")
@@ -57,6 +60,8 @@ def submit_share_request(user_id: int, raw: dict[str, Any]) -> int:
     progress.persist(instance, workflow, actor_id=user.id, action="submit", step=first.title, task_id=record.id,
                      opinion=None, detail={"summary": f"申请 {names}", "result": result})
     db.session.commit()
+    notify.send_pending_emails()
+    timers.changed()
     return instance.id
 
 
@@ -100,7 +105,7 @@ def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
     """Everything the request page and the API show: status, current holders, application, history, diagram."""
     user = get_user(user_id)
     instance = get_viewable_instance(instance_id, user)
-    workflow = load_workflow(instance.workflow_json)
+    workflow = progress.load(instance)
     data = runtime.workflow_data(workflow)
     definition = db.session.get(ProcessDefinition, instance.definition_id)
     open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
@@ -120,9 +125,11 @@ def task_holder(record: TaskRecord) -> dict[str, Any]:
         dept_name = db.session.scalar(select(Department.name).where(Department.code == record.department_code))
     roles = "、".join(ROLE_LABELS.get(r, r) for r in record.candidate_roles)
     holder = record.claimed_by.display_name if record.claimed_by else f"{dept_name or ''} {roles}".strip()
+    status, left, words = deadline_status(record.due_at)
     return {"task_id": record.id, "title": record.title, "holder": holder, "department": dept_name,
             "candidate_roles": record.candidate_roles, "claimed_by": record.claimed_by.display_name
-            if record.claimed_by else None, "created_at": record.created_at, "due_at": record.due_at}
+            if record.claimed_by else None, "created_at": record.created_at, "due_at": record.due_at,
+            "deadline_status": status, "remaining_working_days": left, "deadline": words}
 
 
 def history(instance_id: int) -> list[dict[str, Any]]:
@@ -145,3 +152,30 @@ def definition_xml(definition_id: int, user_id: int) -> str:
     if definition is None:
         raise NotFound("流程定义不存在")
     return definition.bpmn_xml
+
+
+def urge(instance_id: int, user_id: int) -> int:
+    """催办: the applicant's department or 网信中心 urges the current holders; at most once per URGE_INTERVAL_HOURS
+    per request. Returns how many people were notified."""
+    user = get_user(user_id)
+    instance = get_viewable_instance(instance_id, user)
+    if not (instance.applicant_department_id == user.department_id or user.has_role(Role.nic_head, Role.nic_reviewer)):
+        raise Forbidden("只有申请部门和网信中心可以催办")
+    open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
+                                                             TaskRecord.state == TaskState.ready)).all()
+    if not open_tasks:
+        raise Conflict("该申请没有待办环节，无需催办")
+    hours = current_app.config.get("URGE_INTERVAL_HOURS", 4)
+    last = db.session.scalar(select(AuditLog.at).where(AuditLog.instance_id == instance.id, AuditLog.action == "urge")
+                             .order_by(AuditLog.at.desc()).limit(1))
+    if last is not None and utcnow() - last < timedelta(hours=hours):
+        raise Conflict(f"{hours} 小时内只能催办一次（上次催办：{last.astimezone(CHINA_TZ):%m-%d %H:%M}）")
+    holders = [u for record in open_tasks for u in notify.task_holders(record)]
+    steps = "、".join(dict.fromkeys(r.title for r in open_tasks))
+    count = notify.add(holders, "urge", f"{user.department.name}{user.display_name}催办：{steps}（#{instance.id} "
+                                        f"{instance.title}）", instance_id=instance.id)
+    audit.record("urge", user_id=user.id, instance_id=instance.id, step=steps,
+                 detail={"summary": f"催办 {count} 人", "recipients": sorted({u.username for u in holders})})
+    db.session.commit()
+    notify.send_pending_emails()
+    return count

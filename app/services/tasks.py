@@ -8,12 +8,11 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..engine import runtime
-from ..engine.serializer import load_workflow
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
-from . import audit, progress, task_forms
+from . import audit, notify, progress, task_forms, timers
 from .access import department_filter, get_user, is_candidate, require_candidate
 from .errors import Conflict, NotFound, ProcessFailed
 from .requests import catalogue, request_view, task_holder
@@ -64,7 +63,7 @@ def task_page(task_id: int, user_id: int) -> dict[str, Any]:
     if record.form_key == "share_application" and view["application"]:
         values = task_forms.values_for_render(form, view["application"])
     task_data = {}
-    workflow = load_workflow(record.instance.workflow_json)
+    workflow = progress.load(record.instance)
     try:
         task_data = runtime.get_ready_task(workflow, record.engine_task_id).data
     except runtime.TaskNotReady:
@@ -125,7 +124,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         raise Conflict(f"该任务已由{record.claimed_by.display_name}签收，不能办理")
     form = task_forms.load_form(record.form_key)
     instance = record.instance
-    workflow = load_workflow(instance.workflow_json)
+    workflow = progress.load(instance)
     if withdraw and form.get("allow_withdraw"):
         previous = runtime.get_ready_task(workflow, record.engine_task_id).data.get("application", {})
         result: dict[str, Any] = {**previous, "action": "withdraw"}
@@ -161,6 +160,8 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
             raise
         raise Conflict("该任务刚刚已被他人办理，不能重复办理") from exc
+    notify.send_pending_emails()
+    timers.changed()
     return instance.id
 
 

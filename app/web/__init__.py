@@ -5,11 +5,15 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
+    from .admin import bp as admin_bp
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .inbox import bp as inbox_bp
     from .requests import bp as requests_bp
+    from .supervision import bp as supervision_bp
 
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(supervision_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(requests_bp)
     app.register_blueprint(inbox_bp)

@@ -16,3 +16,13 @@ def register_filters(app: Flask) -> None:
         return value.astimezone(CHINA_TZ).strftime(fmt) if value else ""
 
     app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, SHARE_CLASS_LABELS=SHARE_CLASS_LABELS)
+
+    @app.context_processor
+    def unread_notifications():
+        from flask_login import current_user
+
+        from ..services.notify import unread_count
+
+        if current_user.is_authenticated:
+            return {"unread_notifications": unread_count(current_user.id)}
+        return {"unread_notifications": 0}

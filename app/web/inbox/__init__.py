@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ...services import task_forms, tasks
+from ...services import notify, task_forms, tasks
 from ...services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("inbox", __name__)
@@ -14,6 +14,20 @@ bp = Blueprint("inbox", __name__)
 @login_required
 def index():
     return render_template("inbox/index.html", tasks=tasks.inbox(current_user.id))
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    items = notify.inbox_notifications(current_user.id)
+    return render_template("inbox/notifications.html", notifications=items)
+
+
+@bp.post("/notifications/read")
+@login_required
+def notifications_read():
+    notify.mark_all_read(current_user.id)
+    return redirect(url_for("inbox.notifications"))
 
 
 @bp.route("/tasks/<int:task_id>", methods=["GET", "POST"])

@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from ...services import requests as share_requests
 from ...services import task_forms
-from ...services.errors import ValidationFailed
+from ...services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("requests", __name__)
 
@@ -49,6 +49,17 @@ def new():
 def show(instance_id: int):
     view = share_requests.request_view(instance_id, current_user.id)
     return render_template("requests/show.html", r=view)
+
+
+@bp.post("/requests/<int:instance_id>/urge")
+@login_required
+def urge(instance_id: int):
+    try:
+        count = share_requests.urge(instance_id, current_user.id)
+        flash(f"已催办，通知了 {count} 人", "success")
+    except Conflict as exc:
+        flash(exc.message, "error")
+    return redirect(url_for("requests.show", instance_id=instance_id))
 
 
 @bp.get("/definitions/<int:definition_id>.bpmn")

@@ -1,0 +1,94 @@
+"""APScheduler wiring. Exactly one scheduler runs: in-process for `flask run`/`make run` (SCHEDULER_IN_PROCESS), or
+`flask scheduler run` beside a multi-worker web server. Each job is one service call inside an app context.
+
+Exact date jobs (one per pending timer) live in a SQLAlchemyJobStore so a restart loses none; a periodic
+sync re-creates them from the timer table and sweeps anything due, so nothing is missed either way."""
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+
+log = logging.getLogger(__name__)
+JOBS_TABLE = "apscheduler_jobs"
+_app: Flask | None = None
+_scheduler: BackgroundScheduler | BlockingScheduler | None = None
+
+
+def fire_timer_job(timer_id: int) -> None:
+    from ..services import timers
+
+    with _app.app_context():
+        timers.fire_timer(timer_id)
+
+
+def sync_job() -> None:
+    """Sweep due timers, send queued e-mail, and make sure every pending timer has its exact date job."""
+    from ..services import notify, timers
+
+    with _app.app_context():
+        timers.fire_due_timers()
+        notify.send_pending_emails()
+        schedule = timers.pending_schedule()
+    wanted = {f"timer-{timer_id}": due for timer_id, due in schedule}
+    for job in _scheduler.get_jobs():
+        if job.id.startswith("timer-") and job.id not in wanted:
+            _remove(job.id)
+    now = datetime.now(UTC)
+    for job_id, due in wanted.items():
+        job = _scheduler.get_job(job_id)
+        if due <= now:
+            continue  # the next sweep fires it
+        if job is None or job.next_run_time != due:
+            _scheduler.add_job(fire_timer_job, "date", run_date=due, args=[int(job_id[6:])], id=job_id,
+                               replace_existing=True, misfire_grace_time=None)
+
+
+def _remove(job_id: str) -> None:
+    try:
+        _scheduler.remove_job(job_id)
+    except JobLookupError:
+        pass
+
+
+def wake() -> None:
+    """Run the sync now (after a transaction changed timers)."""
+    if _scheduler is not None and _scheduler.running:
+        job = _scheduler.get_job("sync")
+        if job is not None:
+            job.modify(next_run_time=datetime.now(UTC))
+
+
+def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | BlockingScheduler:
+    global _app, _scheduler
+    from ..services import timers
+
+    _app = app
+    store = SQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"], tablename=JOBS_TABLE)
+    cls = BlockingScheduler if blocking else BackgroundScheduler
+    _scheduler = cls(jobstores={"default": store}, timezone=UTC,
+                     job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
+    _scheduler.add_job(sync_job, "interval", seconds=app.config.get("SCHEDULER_SYNC_SECONDS", 30), id="sync",
+                       replace_existing=True, next_run_time=datetime.now(UTC))
+    if wake not in timers.on_change:
+        timers.on_change.append(wake)
+    return _scheduler
+
+
+def start_in_process(app: Flask) -> BackgroundScheduler:
+    scheduler = build_scheduler(app, blocking=False)
+    scheduler.start()
+    log.info("in-process scheduler started")
+    return scheduler
+
+
+def shutdown() -> None:
+    global _scheduler
+    if _scheduler is not None and _scheduler.running:
+        _scheduler.shutdown(wait=False)
+    _scheduler = None

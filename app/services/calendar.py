@@ -1,0 +1,96 @@
+"""The working-day calendar as the application uses it: built-in data plus administrators' arrangements."""
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, time
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ..engine.calendar import (
+    ArrangementSyntaxError,
+    Deadline,
+    WorkingCalendar,
+    format_arrangement,
+    parse_arrangement,
+)
+from ..extensions import db
+from ..models import CalendarYear
+from ..models.types import CHINA_TZ, utcnow
+from . import audit
+from .errors import ValidationFailed
+
+_lock = threading.Lock()
+_cached: tuple[tuple, WorkingCalendar] | None = None
+
+
+def current_calendar() -> WorkingCalendar:
+    """The calendar with every administrator-entered year; rebuilt when those rows change."""
+    global _cached
+    revision = tuple(db.session.execute(select(func.count(CalendarYear.year), func.max(CalendarYear.updated_at))).one())
+    revision = (*revision, _office_close())
+    with _lock:
+        if _cached is not None and _cached[0] == revision:
+            return _cached[1]
+    overrides = {row.year: parse_arrangement(row.year, row.arrangement_text)
+                 for row in db.session.scalars(select(CalendarYear))}
+    calendar = WorkingCalendar(overrides, office_close=_office_close())
+    with _lock:
+        _cached = (revision, calendar)
+    return calendar
+
+
+def _office_close() -> time:
+    return time.fromisoformat(current_app.config.get("OFFICE_CLOSE", "17:30"))
+
+
+def due(start: datetime, n: int) -> Deadline:
+    return current_calendar().add_working_days(start, n)
+
+
+def year_overview(year: int) -> dict[str, Any]:
+    """A year's source (admin/builtin/provisional), days off and make-up days, and its text form."""
+    arrangement = current_calendar().arrangement(year)
+    return {"year": year, "source": arrangement.source, "provisional": arrangement.provisional,
+            "days_off": sorted(arrangement.days_off.items()), "make_up_days": sorted(arrangement.make_up_days.items()),
+            "text": format_arrangement(arrangement)}
+
+
+def provisional_warning(today: date | None = None) -> str | None:
+    """A warning when the current or next year's arrangement has not been published/entered yet."""
+    today = today or utcnow().astimezone(CHINA_TZ).date()
+    calendar = current_calendar()
+    years = [y for y in (today.year, today.year + 1) if calendar.is_provisional(y)]
+    if not years:
+        return None
+    return (f"{'、'.join(str(y) for y in years)} 年的放假安排尚未录入：该年的工作日按周末和法定节日推算（暂定），"
+            "调休上班日未知。国务院公布安排后请在「工作日历」中录入。")
+
+
+def set_year_arrangement(year: int, text: str, user_id: int | None) -> dict[str, Any]:
+    """Store an administrator's arrangement for a year and recompute pending deadlines that depend on it."""
+    if not 2000 <= year <= 2100:
+        raise ValidationFailed({"year": "年份应在 2000 至 2100 之间"})
+    try:
+        arrangement = parse_arrangement(year, text)
+    except ArrangementSyntaxError as exc:
+        raise ValidationFailed({"text": "；".join(exc.problems)}, values={"year": year, "text": text},
+                               message="放假安排有误") from exc
+    row = db.session.get(CalendarYear, year)
+    before = current_calendar().arrangement(year).source
+    if row is None:
+        db.session.add(CalendarYear(year=year, arrangement_text=text, updated_by_id=user_id))
+    else:
+        row.arrangement_text = text
+        row.updated_by_id = user_id
+        row.updated_at = utcnow()
+    audit.record("calendar_change", user_id=user_id, step=f"{year} 年放假安排",
+                 detail={"year": year, "previous_source": before, "days_off": len(arrangement.days_off),
+                         "make_up_days": len(arrangement.make_up_days)})
+    db.session.commit()
+    from .timers import recompute_deadlines  # deferred: timers imports this module
+
+    moved = recompute_deadlines(user_id, reason=f"{year} 年放假安排变更")
+    return {"year": year, "days_off": len(arrangement.days_off), "make_up_days": len(arrangement.make_up_days),
+            "moved": moved}

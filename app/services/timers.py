@@ -1,0 +1,100 @@
+"""Firing the engine's timers exactly once, and moving deadlines when the calendar changes."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
+
+from ..engine import runtime
+from ..extensions import db
+from ..models import ProcessInstance, TimerRecord
+from ..models.process import InstanceStatus
+from ..models.timer import TimerState
+from ..models.types import utcnow
+from . import notify, progress
+
+# Called (with no arguments) after a transaction changed pending timers; the in-process scheduler registers here.
+on_change: list[Callable[[], None]] = []
+
+
+def changed() -> None:
+    for callback in list(on_change):
+        callback()
+
+
+def fire_timer(timer_id: int) -> bool:
+    """Fire a due, pending timer. The conditional update claims it (a second scheduler finds nothing to claim) and
+    the instance's version check keeps a concurrent task completion from being overwritten. True if it fired."""
+    now = utcnow()
+    claimed = db.session.execute(update(TimerRecord).where(
+        TimerRecord.id == timer_id, TimerRecord.state == TimerState.pending, TimerRecord.due_at <= now)
+        .values(state=TimerState.fired, fired_at=now), execution_options={"synchronize_session": False})
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        return False
+    row = db.session.get(TimerRecord, timer_id)
+    instance = row.instance
+    try:
+        workflow = progress.load(instance)
+        runtime.fire_due_timers(workflow)
+        progress.persist(instance, workflow, actor_id=None, action="timer", step=row.title,
+                         detail={"element": row.element_id, "due_at": row.due_at.isoformat()})
+        db.session.commit()
+    except (StaleDataError, OperationalError):
+        db.session.rollback()  # someone else changed the instance: the sweep will try again
+        return False
+    except runtime.EngineError as exc:
+        db.session.rollback()
+        current_app.logger.error("timer %s on instance %s failed: %s", timer_id, instance.id, exc)
+        return False
+    notify.send_pending_emails()
+    changed()
+    return True
+
+
+def due_timer_ids(now: datetime | None = None, limit: int = 1000) -> list[int]:
+    return list(db.session.scalars(select(TimerRecord.id).where(
+        TimerRecord.state == TimerState.pending, TimerRecord.due_at <= (now or utcnow()))
+        .order_by(TimerRecord.due_at).limit(limit)))
+
+
+def fire_due_timers(now: datetime | None = None) -> int:
+    """The sweep: fire every pending timer that is due. Returns how many fired."""
+    return sum(fire_timer(timer_id) for timer_id in due_timer_ids(now))
+
+
+def pending_schedule() -> list[tuple[int, datetime]]:
+    """(timer id, due time) of every pending timer, for the scheduler's exact date jobs."""
+    return [(r.id, r.due_at) for r in db.session.execute(
+        select(TimerRecord.id, TimerRecord.due_at).where(TimerRecord.state == TimerState.pending))]
+
+
+def recompute_deadlines(user_id: int | None, reason: str) -> int:
+    """Re-evaluate the armed timers of every running instance against the current calendar; returns how many
+    instances had a deadline moved (each one is audited with the old and new times)."""
+    instance_ids = list(db.session.scalars(select(TimerRecord.instance_id).join(ProcessInstance).where(
+        TimerRecord.state == TimerState.pending, ProcessInstance.status == InstanceStatus.running).distinct()))
+    moved_count = 0
+    for instance_id in instance_ids:
+        for _attempt in range(3):
+            instance = db.session.get(ProcessInstance, instance_id)
+            workflow = progress.load(instance)
+            moved = runtime.recompute_timers(workflow)
+            if not moved:
+                db.session.rollback()
+                break
+            progress.persist(instance, workflow, actor_id=user_id, action="deadline_moved", step=reason,
+                             detail={"summary": "；".join(f"{el}: {old} → {new}" for el, old, new in moved),
+                                     "moved": [list(m) for m in moved]})
+            try:
+                db.session.commit()
+                moved_count += 1
+                break
+            except StaleDataError:
+                db.session.rollback()
+    changed()
+    return moved_count

@@ -1,0 +1,25 @@
+"""The supervisors' page: overdue and due-soon items, by department and step, with an Excel export."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, render_template
+from flask_login import current_user, login_required
+
+from ...models.types import CHINA_TZ, utcnow
+from ...services import supervision
+
+bp = Blueprint("supervision", __name__, url_prefix="/supervision")
+
+
+@bp.get("/")
+@login_required
+def index():
+    return render_template("supervision/index.html", data=supervision.overview(current_user.id))
+
+
+@bp.get("/export.xlsx")
+@login_required
+def export():
+    content = supervision.export_xlsx(current_user.id)
+    name = f"overdue-{utcnow().astimezone(CHINA_TZ):%Y%m%d-%H%M}.xlsx"
+    return Response(content, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
