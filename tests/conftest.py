@@ -37,16 +37,24 @@ def app():
     yield app
 
 
+RUNTIME_TABLES = ("notification", "audit_log", "timer", "task", "process_instance", "api_token", "calendar_year")
+
+
+def wipe(app, *extra_sql: str) -> None:
+    """Remove everything tests create, keeping the seeded organisation, catalogue and version 1 definitions."""
+    with app.app_context(), db.engine.begin() as conn:
+        for table in RUNTIME_TABLES:
+            conn.execute(text(f"DELETE FROM {table}"))
+        conn.execute(text("DELETE FROM process_definition WHERE version > 1"))
+        for sql in extra_sql:
+            conn.execute(text(sql))
+
+
 @pytest.fixture(autouse=True)
 def _clean(request):
     yield
-    if "app" not in request.fixturenames:
-        return
-    with request.getfixturevalue("app").app_context():
-        with db.engine.begin() as conn:
-            for table in ("audit_log", "task", "process_instance", "api_token"):
-                conn.execute(text(f"DELETE FROM {table}"))
-            conn.execute(text("DELETE FROM process_definition WHERE version > 1"))
+    if "app" in request.fixturenames:
+        wipe(request.getfixturevalue("app"))
 
 
 @pytest.fixture()

@@ -225,14 +225,15 @@ def element_states(workflow: BpmnWorkflow) -> dict[str, list[str]]:
 
 
 def end_event(workflow: BpmnWorkflow) -> tuple[str, str] | None:
-    """(id, name) of the end event a finished workflow reached."""
+    """(id, name) of the end event a finished workflow reached last (side branches such as a reminder end earlier)."""
     if not workflow.completed:
         return None
-    for task in workflow.get_tasks(state=TaskState.COMPLETED):
-        spec = task.task_spec
-        if type(spec).__name__ == "EndEvent" and spec.bpmn_id:
-            return spec.bpmn_id, spec.bpmn_name or spec.bpmn_id
-    return None
+    ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED)
+            if type(t.task_spec).__name__ == "EndEvent" and t.task_spec.bpmn_id]
+    if not ends:
+        return None
+    spec = max(ends, key=lambda t: t.last_state_change).task_spec
+    return spec.bpmn_id, spec.bpmn_name or spec.bpmn_id
 
 
 def workflow_data(workflow: BpmnWorkflow) -> dict[str, Any]:

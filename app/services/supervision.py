@@ -40,7 +40,7 @@ def overview(user_id: int, now: datetime | None = None) -> dict[str, Any]:
     if not user.has_role(*SUPERVISING_ROLES):
         raise Forbidden("只有督办、网信中心、网信办和管理员可以查看督办页面")
     now = now or utcnow()
-    names = dict(db.session.execute(select(Department.code, Department.name)).tuples().all())
+    names = {code: name for code, name in db.session.execute(select(Department.code, Department.name))}
     rows = db.session.execute(select(TaskRecord, ProcessInstance).join(ProcessInstance)
                               .where(TaskRecord.state == TaskState.ready)
                               .order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at)).all()

@@ -163,8 +163,9 @@ def test_double_completion_makes_one_transition(login):
 
 
 def test_claim_hides_shared_task_from_other_candidates_and_release_returns_it(app, login):
-    from app.extensions import db
     from app.services import org
+
+    from ..conftest import wipe
 
     with app.app_context():
         org.create_user("cs_head2", "李副主任", "college_cs", ["dept_head"], "demo12345")
@@ -180,13 +181,7 @@ def test_claim_hides_shared_task_from_other_candidates_and_release_returns_it(ap
         head.post(f"/tasks/{task_id}/release")
         assert my_task(head2, rid) == task_id
     finally:
-        with app.app_context():
-            from sqlalchemy import text
-            with db.engine.begin() as conn:
-                conn.execute(text("DELETE FROM audit_log"))
-                conn.execute(text("DELETE FROM task"))
-                conn.execute(text("DELETE FROM process_instance"))
-                conn.execute(text("DELETE FROM user_account WHERE username = 'cs_head2'"))
+        wipe(app, "DELETE FROM user_account WHERE username = 'cs_head2'")
 
 
 def test_forms_need_csrf_and_pages_need_login(app, login):
