@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from app import create_app
 from app.extensions import db
@@ -46,6 +46,8 @@ def wipe(app, *extra_sql: str) -> None:
         for table in RUNTIME_TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("DELETE FROM process_definition WHERE version > 1"))
+        if inspect(conn).has_table("apscheduler_jobs"):
+            conn.execute(text("DELETE FROM apscheduler_jobs WHERE id <> 'sync'"))
         for sql in extra_sql:
             conn.execute(text(sql))
 

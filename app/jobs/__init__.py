@@ -6,6 +6,7 @@ sync re-creates them from the timer table and sweeps anything due, so nothing is
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from apscheduler.jobstores.base import JobLookupError
@@ -13,11 +14,43 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy.exc import SQLAlchemyError
 
 log = logging.getLogger(__name__)
 JOBS_TABLE = "apscheduler_jobs"
 _app: Flask | None = None
 _scheduler: BackgroundScheduler | BlockingScheduler | None = None
+
+
+class SharedSQLAlchemyJobStore(SQLAlchemyJobStore):
+    """A job store that tolerates another scheduler having removed or replaced a job first.
+
+    Only one scheduler should run, but a second one started by mistake must not crash the first: APScheduler's
+    main loop lets a JobLookupError escape when a finished date job was already removed by the other process.
+    Firing stays exactly-once because every job claims its timer row before acting."""
+
+    def start(self, scheduler, alias) -> None:
+        # two schedulers starting at once race to create the job table: the loser retries
+        for attempt in range(3):
+            try:
+                super().start(scheduler, alias)
+                return
+            except SQLAlchemyError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.5)
+
+    def update_job(self, job) -> None:
+        try:
+            super().update_job(job)
+        except JobLookupError:
+            log.info("job %s was removed by another scheduler", job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        try:
+            super().remove_job(job_id)
+        except JobLookupError:
+            log.info("job %s was already removed by another scheduler", job_id)
 
 
 def fire_timer_job(timer_id: int) -> None:
@@ -69,7 +102,7 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
     from ..services import timers
 
     _app = app
-    store = SQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"], tablename=JOBS_TABLE)
+    store = SharedSQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"], tablename=JOBS_TABLE)
     cls = BlockingScheduler if blocking else BackgroundScheduler
     _scheduler = cls(jobstores={"default": store}, timezone=UTC,
                      job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
