@@ -28,8 +28,10 @@ def load(instance: ProcessInstance) -> BpmnWorkflow:
 
 def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int | None, action: str,
             step: str = "", task_id: int | None = None, opinion: str | None = None,
-            detail: dict[str, Any] | None = None) -> None:
-    """Save the workflow on the instance and bring tasks, timers and notifications in line. Callers commit."""
+            detail: dict[str, Any] | None = None) -> bool:
+    """Save the workflow on the instance and bring tasks, timers and notifications in line. Callers commit.
+
+    Returns True when a timer was armed or moved (the scheduler should sync after the commit)."""
     views = runtime.ready_user_tasks(workflow)
     view_ids = {v.task_id: v for v in views}
     existing = {r.engine_task_id: r for r in db.session.scalars(
@@ -53,7 +55,7 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
                 candidate_roles=list(view.candidate_roles), department_code=view.department, due_at=view.due_at)
             db.session.add(record)
             new_records.append(record)
-    _project_timers(instance, workflow, now)
+    schedule_changed = _project_timers(instance, workflow, now)
     # set the instance's columns after the queries above, so the commit writes it once (one lock_version step)
     instance.workflow_json = dump_workflow(workflow)
     instance.serializer_version = SERIALIZER_VERSION
@@ -78,6 +80,7 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
         notify.add([instance.initiator], "end", f"申请已办结：{ended[1]}（#{instance.id} {instance.title}）",
                    instance_id=instance.id)
+    return schedule_changed
 
 
 def _recipients(req: NotificationRequest, open_records) -> list[User]:
@@ -97,10 +100,11 @@ def _all_roles() -> list[str]:
     return [r.value for r in Role]
 
 
-def _project_timers(instance: ProcessInstance, workflow: BpmnWorkflow, now) -> None:
+def _project_timers(instance: ProcessInstance, workflow: BpmnWorkflow, now) -> bool:
     pending = {t.task_id: t for t in runtime.pending_timers(workflow)}
     rows = {r.engine_task_id: r for r in db.session.scalars(
         select(TimerRecord).where(TimerRecord.instance_id == instance.id))}
+    changed = False
     for engine_id, row in rows.items():
         timer = pending.get(engine_id)
         if timer is None:
@@ -110,7 +114,10 @@ def _project_timers(instance: ProcessInstance, workflow: BpmnWorkflow, now) -> N
                 row.fired_at = now if fired else None
         elif row.state != TimerState.pending or row.due_at != timer.due_at:
             row.state, row.due_at, row.fired_at = TimerState.pending, timer.due_at, None
+            changed = True
     for engine_id, timer in pending.items():
         if engine_id not in rows:
             db.session.add(TimerRecord(instance_id=instance.id, engine_task_id=engine_id, element_id=timer.element_id,
                                        title=timer.title, interrupting=timer.interrupting, due_at=timer.due_at))
+            changed = True
+    return changed

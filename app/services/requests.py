@@ -57,11 +57,12 @@ def submit_share_request(user_id: int, raw: dict[str, Any]) -> int:
                         completed_at=now, opinion=clean["purpose"])
     db.session.add(record)
     db.session.flush()
-    progress.persist(instance, workflow, actor_id=user.id, action="submit", step=first.title, task_id=record.id,
-                     opinion=None, detail={"summary": f"申请 {names}", "result": result})
+    rescheduled = progress.persist(instance, workflow, actor_id=user.id, action="submit", step=first.title,
+                                   task_id=record.id, detail={"summary": f"申请 {names}", "result": result})
     db.session.commit()
     notify.send_pending_emails()
-    timers.changed()
+    if rescheduled:
+        timers.changed()
     return instance.id
 
 

@@ -152,8 +152,9 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             opinion=opinion), execution_options={"synchronize_session": False})
         if done.rowcount != 1:
             raise Conflict("该任务刚刚已被他人办理，不能重复办理")
-        progress.persist(instance, workflow, actor_id=user.id, action="complete", step=record.title,
-                         task_id=record.id, opinion=opinion, detail={"summary": summary, "result": result})
+        rescheduled = progress.persist(instance, workflow, actor_id=user.id, action="complete", step=record.title,
+                                       task_id=record.id, opinion=opinion,
+                                       detail={"summary": summary, "result": result})
         db.session.commit()
     except (StaleDataError, OperationalError, Conflict) as exc:
         db.session.rollback()
@@ -161,7 +162,8 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             raise
         raise Conflict("该任务刚刚已被他人办理，不能重复办理") from exc
     notify.send_pending_emails()
-    timers.changed()
+    if rescheduled:
+        timers.changed()
     return instance.id
 
 

@@ -41,8 +41,8 @@ def fire_timer(timer_id: int) -> bool:
     try:
         workflow = progress.load(instance)
         runtime.fire_due_timers(workflow)
-        progress.persist(instance, workflow, actor_id=None, action="timer", step=row.title,
-                         detail={"element": row.element_id, "due_at": row.due_at.isoformat()})
+        rescheduled = progress.persist(instance, workflow, actor_id=None, action="timer", step=row.title,
+                                       detail={"element": row.element_id, "due_at": row.due_at.isoformat()})
         db.session.commit()
     except (StaleDataError, OperationalError):
         db.session.rollback()  # someone else changed the instance: the sweep will try again
@@ -52,7 +52,8 @@ def fire_timer(timer_id: int) -> bool:
         current_app.logger.error("timer %s on instance %s failed: %s", timer_id, instance.id, exc)
         return False
     notify.send_pending_emails()
-    changed()
+    if rescheduled:
+        changed()
     return True
 
 
