@@ -64,29 +64,28 @@ def sync_job() -> None:
     """Sweep due timers, send queued e-mail, and make sure every pending timer has its exact date job."""
     from ..services import notify, timers
 
+    scheduler = _scheduler
+    if scheduler is None:  # shut down meanwhile
+        return
     with _app.app_context():
         timers.fire_due_timers()
         notify.send_pending_emails()
         schedule = timers.pending_schedule()
     wanted = {f"timer-{timer_id}": due for timer_id, due in schedule}
-    for job in _scheduler.get_jobs():
+    for job in scheduler.get_jobs():
         if job.id.startswith("timer-") and job.id not in wanted:
-            _remove(job.id)
+            try:
+                scheduler.remove_job(job.id)
+            except JobLookupError:
+                pass
     now = datetime.now(UTC)
     for job_id, due in wanted.items():
-        job = _scheduler.get_job(job_id)
         if due <= now:
             continue  # the next sweep fires it
+        job = scheduler.get_job(job_id)
         if job is None or job.next_run_time != due:
-            _scheduler.add_job(fire_timer_job, "date", run_date=due, args=[int(job_id[6:])], id=job_id,
-                               replace_existing=True, misfire_grace_time=None)
-
-
-def _remove(job_id: str) -> None:
-    try:
-        _scheduler.remove_job(job_id)
-    except JobLookupError:
-        pass
+            scheduler.add_job(fire_timer_job, "date", run_date=due, args=[int(job_id[6:])], id=job_id,
+                              replace_existing=True, misfire_grace_time=None)
 
 
 def wake() -> None:
