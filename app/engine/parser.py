@@ -40,8 +40,12 @@ class ParsedProcess:
     subprocess_specs: dict[str, BpmnProcessSpec]
 
 
-def parse_bpmn(xml: bytes, file_name: str = "diagram.bpmn", known_form_keys: set[str] | None = None) -> ParsedProcess:
-    """Validate and parse a diagram holding one executable process; raise BpmnInvalid with every problem."""
+def parse_bpmn(xml: bytes, file_name: str = "diagram.bpmn", known_form_keys: set[str] | None = None,
+               known_roles: set[str] | None = None, known_departments: set[str] | None = None) -> ParsedProcess:
+    """Validate and parse a diagram holding one executable process; raise BpmnInvalid with every problem.
+
+    The known_* sets, when given, are checked too: form keys that exist in forms/, candidate roles that exist,
+    literal departments that exist."""
     if len(xml) > MAX_BPMN_BYTES:
         raise BpmnInvalid([BpmnProblem(None, f"文件过大（{len(xml)} 字节，上限 {MAX_BPMN_BYTES} 字节）")])
     try:
@@ -50,7 +54,7 @@ def parse_bpmn(xml: bytes, file_name: str = "diagram.bpmn", known_form_keys: set
         raise BpmnInvalid([BpmnProblem(None, f"不是合法的 XML：{exc}")]) from exc
     if root.tag != f"{{{BPMN_NS}}}definitions":
         raise BpmnInvalid([BpmnProblem(None, "根元素不是 BPMN 2.0 的 definitions")])
-    problems = _check_expressions(root, known_form_keys)
+    problems = _check_expressions(root, known_form_keys, known_roles, known_departments)
     parser = SpiffBpmnParser(validator=VALIDATOR)
     try:
         parser.add_bpmn_xml(root, filename=file_name)
@@ -82,9 +86,13 @@ def _reason(exc: ValidationException) -> str:
     return f"流程定义校验失败：{msg.splitlines()[0] if msg else type(exc).__name__}"
 
 
-def _check_expressions(root: etree._Element, known_form_keys: set[str] | None) -> list[BpmnProblem]:
-    """Python syntax of conditions, scripts and department expressions; form keys that exist."""
+def _check_expressions(root: etree._Element, known_form_keys: set[str] | None, known_roles: set[str] | None,
+                       known_departments: set[str] | None) -> list[BpmnProblem]:
+    """Python syntax of conditions, scripts, timers and department expressions; form keys, roles, departments and
+    lanes that resolve."""
     problems: list[BpmnProblem] = []
+    in_lane = {ref.text.strip() for ref in root.iter(f"{{{BPMN_NS}}}flowNodeRef") if ref.text}
+    has_lanes = any(True for _ in root.iter(f"{{{BPMN_NS}}}lane"))
     for el in root.iter(f"{{{BPMN_NS}}}conditionExpression"):
         flow = el.getparent()
         problems += _syntax(flow.get("id"), el.text or "", "eval", "条件表达式")
@@ -105,7 +113,25 @@ def _check_expressions(root: etree._Element, known_form_keys: set[str] | None) -
         key = props.get("formKey")
         if key and known_form_keys is not None and key not in known_form_keys:
             problems.append(BpmnProblem(tid, f"表单 {key} 不存在（forms/{key}.json）"))
+        roles = [r.strip() for r in (props.get("candidateRoles") or "").split(",") if r.strip()]
+        unknown = [r for r in roles if known_roles is not None and r not in known_roles]
+        if unknown:
+            problems.append(BpmnProblem(tid, f"候选角色不存在：{'、'.join(unknown)}"))
+        literal = _literal(props.get("department") or "")
+        if literal is not None and known_departments is not None and literal not in known_departments:
+            problems.append(BpmnProblem(tid, f"部门 {literal} 不存在"))
+        if has_lanes and tid not in in_lane:
+            problems.append(BpmnProblem(tid, "用户任务不在任何泳道中"))
     return problems
+
+
+def _literal(expression: str) -> str | None:
+    """The department code when the expression is a plain string literal such as 'nic'."""
+    try:
+        node = ast.parse(expression.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
 def _syntax(element_id: str | None, source: str, mode: str, what: str) -> list[BpmnProblem]:

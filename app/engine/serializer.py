@@ -12,6 +12,11 @@ _SERIALIZER = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONF
 SERIALIZER_VERSION: str = _SERIALIZER.VERSION
 
 
+def registry():
+    """The serializer's converter registry (SpiffWorkflow's diff functions need it)."""
+    return _SERIALIZER.registry
+
+
 def dump_workflow(workflow: BpmnWorkflow) -> str:
     return _SERIALIZER.serialize_json(workflow)
 

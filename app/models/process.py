@@ -27,7 +27,16 @@ class ProcessDefinition(db.Model):
 
 class InstanceStatus:
     running = "running"
+    suspended = "suspended"  # by an administrator: no task can be completed, no timer fires
+    error = "error"  # a step failed; an administrator fixes (new version + migration) and retries
+    cancelled = "cancelled"
     completed = "completed"
+
+
+INSTANCE_STATUS_LABELS = {InstanceStatus.running: "办理中", InstanceStatus.suspended: "已暂停",
+                          InstanceStatus.error: "流程出错（待管理员处理）", InstanceStatus.cancelled: "已取消",
+                          InstanceStatus.completed: "已结束"}
+OPEN_STATUSES = (InstanceStatus.running, InstanceStatus.suspended, InstanceStatus.error)
 
 
 class ProcessInstance(db.Model):
@@ -38,6 +47,9 @@ class ProcessInstance(db.Model):
     status: Mapped[str] = mapped_column(String(20), default=InstanceStatus.running, index=True)
     outcome: Mapped[str | None] = mapped_column(String(80))  # the end event reached
     current_step: Mapped[str] = mapped_column(String(300), default="")
+    status_reason: Mapped[str | None] = mapped_column(Text)  # why it was suspended or cancelled
+    error_element: Mapped[str | None] = mapped_column(String(80))
+    error_message: Mapped[str | None] = mapped_column(Text)
     initiator_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     applicant_department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
     workflow_json: Mapped[str] = mapped_column(Text)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ..engine.parser import ParsedProcess, parse_bpmn
 from ..extensions import db
-from ..models import ProcessDefinition
+from ..models import Department, ProcessDefinition, Role
 from . import audit
 from .errors import NotFound
 from .task_forms import form_keys
@@ -33,7 +33,7 @@ def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None) ->
 
     Raises engine.parser.BpmnInvalid with every problem found; nothing is stored then.
     """
-    parsed = parse_bpmn(xml, source_file or "upload.bpmn", known_form_keys=form_keys())
+    parsed = validate_xml(xml, source_file)
     digest = hashlib.sha256(xml).hexdigest()
     latest = _latest(parsed.process_id)
     if latest is not None and latest.sha256 == digest:
@@ -51,6 +51,13 @@ def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None) ->
     with _cache_lock:
         _parsed_cache[digest] = parsed
     return DeployResult(definition.id, definition.process_key, version, created=True)
+
+
+def validate_xml(xml: bytes, source_file: str = "") -> ParsedProcess:
+    """Every check a deploy makes, storing nothing; raises BpmnInvalid."""
+    departments = set(db.session.scalars(select(Department.code)))
+    return parse_bpmn(xml, source_file or "upload.bpmn", known_form_keys=form_keys(),
+                      known_roles={r.value for r in Role}, known_departments=departments)
 
 
 def deploy_directory(directory: Path | None = None) -> list[DeployResult]:

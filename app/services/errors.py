@@ -26,12 +26,6 @@ class Conflict(DomainError):
     status = 409
 
 
-class ProcessFailed(DomainError):
-    """The process definition failed at run time; nothing was saved."""
-
-    status = 500
-
-
 class ValidationFailed(DomainError):
     status = 422
 

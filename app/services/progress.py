@@ -13,12 +13,13 @@ from ..engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord, TimerRecord, User
 from ..models.org import Role
-from ..models.process import InstanceStatus
+from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.timer import TimerState
 from ..models.types import utcnow
 from . import audit, notify
 from .calendar import current_calendar
+from .errors import Conflict
 
 
 def load(instance: ProcessInstance) -> BpmnWorkflow:
@@ -81,6 +82,29 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         notify.add([instance.initiator], "end", f"申请已办结：{ended[1]}（#{instance.id} {instance.title}）",
                    instance_id=instance.id)
     return schedule_changed
+
+
+def record_failure(instance: ProcessInstance, workflow: BpmnWorkflow, error: runtime.EngineError, *,
+                   actor_id: int | None, action: str, step: str = "", task_id: int | None = None,
+                   opinion: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    """Save what was done up to a failing step (nothing the user submitted is lost) and put the instance into the
+    error state for an administrator. Callers commit."""
+    persist(instance, workflow, actor_id=actor_id, action=action, step=step, task_id=task_id, opinion=opinion,
+            detail=detail)
+    instance.status = InstanceStatus.error
+    instance.error_element = error.element_id
+    instance.error_message = error.reason[:2000]
+    audit.record("error", instance_id=instance.id, step=f"{error.element_id}: {error.reason}"[:200],
+                 detail={"element": error.element_id, "reason": error.reason})
+    message = f"流程出错：{error.element_id}：{error.reason}（#{instance.id} {instance.title}）"
+    notify.add(notify.users_for(None, [Role.admin.value]), "error", message, instance_id=instance.id)
+
+
+def require_running(instance: ProcessInstance) -> None:
+    """Tasks and timers act only on running instances."""
+    if instance.status != InstanceStatus.running:
+        label = INSTANCE_STATUS_LABELS.get(instance.status, instance.status)
+        raise Conflict(f"该申请当前状态为「{label}」，不能办理")
 
 
 def _recipients(req: NotificationRequest, open_records) -> list[User]:

@@ -13,6 +13,7 @@ from ..extensions import db
 from ..models import AuditLog, DataResource, Department, ProcessDefinition, ProcessInstance, TaskRecord, User
 from ..models.catalog import SHARE_CLASS_LABELS, ShareClass
 from ..models.org import ROLE_LABELS, Role
+from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
 from . import audit, definitions, notify, progress, task_forms, timers
@@ -97,9 +98,9 @@ def _summary(instance: ProcessInstance) -> dict[str, Any]:
 
 
 def status_label(instance: ProcessInstance) -> str:
-    if instance.status == "completed":
+    if instance.status == InstanceStatus.completed:
         return instance.current_step or "已结束"
-    return "办理中"
+    return INSTANCE_STATUS_LABELS.get(instance.status, instance.status)
 
 
 def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
@@ -113,6 +114,8 @@ def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
                                                              TaskRecord.state == TaskState.ready)
                                     .order_by(TaskRecord.id)).all()
     return {**_summary(instance), "application": data.get("application", {}),
+            "status_reason": instance.status_reason, "error_element": instance.error_element,
+            "error_message": instance.error_message,
             "process": {"key": definition.process_key, "version": definition.version,
                         "definition_id": definition.id, "name": definition.name},
             "current_tasks": [task_holder(t) for t in open_tasks],

@@ -14,7 +14,7 @@ from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
 from . import audit, notify, progress, task_forms, timers
 from .access import department_filter, get_user, is_candidate, require_candidate
-from .errors import Conflict, NotFound, ProcessFailed
+from .errors import Conflict, NotFound
 from .requests import catalogue, request_view, task_holder
 
 
@@ -124,6 +124,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         raise Conflict(f"该任务已由{record.claimed_by.display_name}签收，不能办理")
     form = task_forms.load_form(record.form_key)
     instance = record.instance
+    progress.require_running(instance)
     workflow = progress.load(instance)
     if withdraw and form.get("allow_withdraw"):
         previous = runtime.get_ready_task(workflow, record.engine_task_id).data.get("application", {})
@@ -137,14 +138,13 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         opinion = result.get(form.get("opinion_field", ""), None) or None
     result = {**result, "by": user.username, "by_name": user.display_name, "department": user.department.code,
               "at": utcnow().isoformat(timespec="seconds")}
+    failure: runtime.EngineError | None = None
     try:
         runtime.complete_user_task(workflow, record.engine_task_id, result)
     except runtime.TaskNotReady:
         raise _already_done(record) from None
     except runtime.EngineError as exc:
-        db.session.rollback()
-        raise ProcessFailed(
-            f"流程执行出错（元素 {exc.element_id}：{exc.reason}），本次提交未生效，请联系管理员") from exc
+        failure = exc  # the user's step is kept; the instance waits for an administrator
     try:
         done = db.session.execute(update(TaskRecord).where(
             TaskRecord.id == record.id, TaskRecord.state == TaskState.ready).values(
@@ -152,9 +152,13 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             opinion=opinion), execution_options={"synchronize_session": False})
         if done.rowcount != 1:
             raise Conflict("该任务刚刚已被他人办理，不能重复办理")
-        rescheduled = progress.persist(instance, workflow, actor_id=user.id, action="complete", step=record.title,
-                                       task_id=record.id, opinion=opinion,
-                                       detail={"summary": summary, "result": result})
+        step = {"actor_id": user.id, "action": "complete", "step": record.title, "task_id": record.id,
+                "opinion": opinion, "detail": {"summary": summary, "result": result}}
+        if failure is None:
+            rescheduled = progress.persist(instance, workflow, **step)
+        else:
+            progress.record_failure(instance, workflow, failure, **step)
+            rescheduled = False
         db.session.commit()
     except (StaleDataError, OperationalError, Conflict) as exc:
         db.session.rollback()

@@ -38,18 +38,24 @@ def fire_timer(timer_id: int) -> bool:
         return False
     row = db.session.get(TimerRecord, timer_id)
     instance = row.instance
+    if instance.status != InstanceStatus.running:
+        db.session.rollback()  # suspended or failed: fires after resume / retry
+        return False
+    step = {"actor_id": None, "action": "timer", "step": row.title,
+            "detail": {"element": row.element_id, "due_at": row.due_at.isoformat()}}
     try:
         workflow = progress.load(instance)
-        runtime.fire_due_timers(workflow)
-        rescheduled = progress.persist(instance, workflow, actor_id=None, action="timer", step=row.title,
-                                       detail={"element": row.element_id, "due_at": row.due_at.isoformat()})
+        try:
+            runtime.fire_due_timers(workflow)
+        except runtime.EngineError as exc:
+            current_app.logger.error("timer %s on instance %s failed: %s", timer_id, instance.id, exc)
+            progress.record_failure(instance, workflow, exc, **step)
+            rescheduled = False
+        else:
+            rescheduled = progress.persist(instance, workflow, **step)
         db.session.commit()
     except (StaleDataError, OperationalError):
         db.session.rollback()  # someone else changed the instance: the sweep will try again
-        return False
-    except runtime.EngineError as exc:
-        db.session.rollback()
-        current_app.logger.error("timer %s on instance %s failed: %s", timer_id, instance.id, exc)
         return False
     notify.send_pending_emails()
     if rescheduled:
@@ -58,9 +64,9 @@ def fire_timer(timer_id: int) -> bool:
 
 
 def due_timer_ids(now: datetime | None = None, limit: int = 1000) -> list[int]:
-    return list(db.session.scalars(select(TimerRecord.id).where(
-        TimerRecord.state == TimerState.pending, TimerRecord.due_at <= (now or utcnow()))
-        .order_by(TimerRecord.due_at).limit(limit)))
+    return list(db.session.scalars(select(TimerRecord.id).join(ProcessInstance).where(
+        TimerRecord.state == TimerState.pending, TimerRecord.due_at <= (now or utcnow()),
+        ProcessInstance.status == InstanceStatus.running).order_by(TimerRecord.due_at).limit(limit)))
 
 
 def fire_due_timers(now: datetime | None = None) -> int:
@@ -69,9 +75,10 @@ def fire_due_timers(now: datetime | None = None) -> int:
 
 
 def pending_schedule() -> list[tuple[int, datetime]]:
-    """(timer id, due time) of every pending timer, for the scheduler's exact date jobs."""
+    """(timer id, due time) of every pending timer of a running instance, for the scheduler's exact date jobs."""
     return [(r.id, r.due_at) for r in db.session.execute(
-        select(TimerRecord.id, TimerRecord.due_at).where(TimerRecord.state == TimerState.pending))]
+        select(TimerRecord.id, TimerRecord.due_at).join(ProcessInstance).where(
+            TimerRecord.state == TimerState.pending, ProcessInstance.status == InstanceStatus.running))]
 
 
 def recompute_deadlines(user_id: int | None, reason: str) -> int:

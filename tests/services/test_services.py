@@ -149,18 +149,18 @@ def test_migrations_match_the_models(app, ctx):
     assert diff == []
 
 
-def test_a_runtime_failure_in_the_diagram_saves_nothing_and_names_the_element(app, ctx):
-    from app.services.errors import ProcessFailed
-
+def test_a_runtime_failure_keeps_the_users_step_and_puts_the_instance_in_error(app, ctx):
     xml = (app.config["BPMN_DIR"] / "share_request.bpmn").read_bytes()
     broken = xml.replace(b"dept_head_opinion['decision'] != 'approve'", b"dept_head_opinion['missing'] == 1")
     definitions.deploy_xml(broken, "share_request.bpmn")
     rid = _submit("course_schedule")
     (task,) = _ready(rid)
-    version = db.session.get(ProcessInstance, rid).lock_version
-    with pytest.raises(ProcessFailed) as info:
-        tasks.complete_task(task.id, _uid("cs_head"), {"decision": "approve"})
-    assert "gw_head" in info.value.message and "未生效" in info.value.message
+    tasks.complete_task(task.id, _uid("cs_head"), {"decision": "approve", "opinion": "同意"})
     db.session.expire_all()
-    assert [t.element_id for t in _ready(rid)] == ["dept_head_sign"]
-    assert db.session.get(ProcessInstance, rid).lock_version == version
+    instance = db.session.get(ProcessInstance, rid)
+    assert (instance.status, instance.error_element) == ("error", "gw_head")
+    assert "missing" in instance.error_message
+    assert _ready(rid) == []
+    view = requests.request_view(rid, _uid("cs_handler"))
+    assert view["status_label"] == "流程出错（待管理员处理）"
+    assert [h["opinion"] for h in view["history"] if h["action"] == "complete"] == ["同意"]  # nothing lost
