@@ -9,9 +9,10 @@ from pathlib import Path
 from flask import current_app
 from sqlalchemy import func, select
 
+from ..engine import versions
 from ..engine.parser import ParsedProcess, parse_bpmn
 from ..extensions import db
-from ..models import Department, ProcessDefinition, Role
+from ..models import Department, ProcessDefinition, Role, User
 from . import audit
 from .errors import NotFound
 from .task_forms import form_keys
@@ -91,3 +92,31 @@ def parsed_definition(definition_id: int) -> ParsedProcess:
 def _latest(process_key: str) -> ProcessDefinition | None:
     return db.session.scalar(select(ProcessDefinition).where(ProcessDefinition.process_key == process_key)
                              .order_by(ProcessDefinition.version.desc()).limit(1))
+
+
+def list_processes() -> list[dict]:
+    """Every deployed process with its latest version."""
+    rows = db.session.scalars(select(ProcessDefinition).order_by(ProcessDefinition.process_key,
+                                                                 ProcessDefinition.version.desc()))
+    latest: dict[str, ProcessDefinition] = {}
+    for row in rows:
+        latest.setdefault(row.process_key, row)
+    return [{"process_key": d.process_key, "name": d.name, "latest_version": d.version, "latest_id": d.id,
+             "deployed_at": d.deployed_at} for d in latest.values()]
+
+
+def version_history(process_key: str, open_counts: dict[int, int]) -> list[dict]:
+    """Every version, newest first, with who deployed it, open instances and the changes from the previous one."""
+    rows = db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_key == process_key)
+                              .order_by(ProcessDefinition.version)).all()
+    if not rows:
+        raise NotFound(f"流程 {process_key} 不存在")
+    users = {u.id: u.display_name for u in db.session.scalars(select(User))}
+    out, previous = [], None
+    for row in rows:
+        changes = versions.diff_elements(previous.bpmn_xml, row.bpmn_xml) if previous is not None else []
+        out.append({"id": row.id, "version": row.version, "name": row.name, "deployed_at": row.deployed_at,
+                    "deployed_by": users.get(row.deployed_by_id, "flask deploy"), "source_file": row.source_file,
+                    "open_instances": open_counts.get(row.id, 0), "changes": changes})
+        previous = row
+    return list(reversed(out))

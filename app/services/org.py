@@ -96,3 +96,7 @@ def _sha(token: str) -> str:
 
 def _hash_method() -> str:
     return current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+
+
+def department_codes() -> list[tuple[str, str]]:
+    return [(d.code, d.name) for d in db.session.scalars(select(Department).order_by(Department.id))]

@@ -149,13 +149,13 @@ def history(instance_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def definition_xml(definition_id: int, user_id: int) -> str:
-    """The BPMN XML of a process version (any signed-in user may see the diagrams)."""
+def definition_file(definition_id: int, user_id: int) -> tuple[str, str]:
+    """(file name, BPMN XML) of a process version (any signed-in user may see the diagrams)."""
     get_user(user_id)
     definition = db.session.get(ProcessDefinition, definition_id)
     if definition is None:
         raise NotFound("流程定义不存在")
-    return definition.bpmn_xml
+    return f"{definition.process_key}-v{definition.version}.bpmn", definition.bpmn_xml
 
 
 def urge(instance_id: int, user_id: int) -> int:

@@ -10,6 +10,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..engine import runtime
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord
+from ..models.process import InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
 from . import audit, notify, progress, task_forms, timers
@@ -22,7 +23,8 @@ def inbox(user_id: int) -> list[dict[str, Any]]:
     """Ready tasks the user may act on: unclaimed ones and those the user claimed."""
     user = get_user(user_id)
     rows = db.session.scalars(select(TaskRecord).join(ProcessInstance)
-                              .where(TaskRecord.state == TaskState.ready, department_filter(user))
+                              .where(TaskRecord.state == TaskState.ready, department_filter(user),
+                                     ProcessInstance.status == InstanceStatus.running)
                               .order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at))
     out = []
     for record in rows:

@@ -65,7 +65,9 @@ def urge(instance_id: int):
 @bp.get("/definitions/<int:definition_id>.bpmn")
 @login_required
 def definition_xml(definition_id: int):
-    return Response(share_requests.definition_xml(definition_id, current_user.id), mimetype="application/xml")
+    name, xml = share_requests.definition_file(definition_id, current_user.id)
+    headers = {"Content-Disposition": f"attachment; filename={name}"} if request.args.get("download") else {}
+    return Response(xml, mimetype="application/xml", headers=headers)
 
 
 @bp.get("/catalogue")

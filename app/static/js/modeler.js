@@ -1,0 +1,271 @@
+// The process modeler: bpmn-js with a properties panel for what our engine reads (spiffworkflow:property entries,
+// gateway conditions, scripts, timer expressions), validation shown on the diagram, and deployment.
+(function () {
+  'use strict';
+  const config = JSON.parse(document.getElementById('modeler-config').textContent);
+  const SPIFF = {
+    name: 'SpiffWorkflow', uri: 'http://spiffworkflow.org/bpmn/schema/1.0/core', prefix: 'spiffworkflow',
+    xml: { tagAlias: 'lowerCase' }, associations: [],
+    types: [
+      { name: 'Properties', superClass: ['Element'],
+        properties: [{ name: 'properties', type: 'Property', isMany: true }] },
+      { name: 'Property', superClass: ['Element'],
+        properties: [{ name: 'name', type: 'String', isAttr: true }, { name: 'value', type: 'String', isAttr: true }] },
+    ],
+  };
+  const USER_TASK_PROPS = [
+    ['formKey', '表单（formKey）', 'forms/ 目录中的表单'],
+    ['candidateRoles', '候选角色（candidateRoles）', '多个角色用逗号分隔'],
+    ['department', '办理部门表达式（department）', "Python 表达式，如 applicant_department、provider_department 或 'nic'"],
+    ['resultVariable', '结果变量（resultVariable）', '表单结果保存到的流程变量，供网关条件使用'],
+  ];
+  const modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: SPIFF } });
+  window.processModeler = modeler; // for the browser tests and the console
+  const panel = document.getElementById('properties');
+  const statusBox = document.getElementById('modeler-status');
+  const problemList = document.getElementById('problems');
+  let fileName = 'process.bpmn';
+  let problemOverlays = [];
+
+  function status(message, kind) {
+    statusBox.hidden = !message;
+    statusBox.className = 'flash flash-' + (kind || 'info');
+    statusBox.textContent = message || '';
+  }
+
+  async function open(xml) {
+    try {
+      await modeler.importXML(xml);
+      modeler.get('canvas').zoom('fit-viewport');
+      document.body.dataset.modelerReady = 'true';
+      renderPanel(null);
+    } catch (err) {
+      status('无法打开该文件：' + err.message, 'error');
+    }
+  }
+
+  fetch(config.xmlUrl, { credentials: 'same-origin' })
+    .then((r) => { if (!r.ok) { throw new Error('HTTP ' + r.status); } return r.text(); })
+    .then(open)
+    .catch((err) => status('加载流程图失败：' + err.message, 'error'));
+
+  // --- properties panel -------------------------------------------------------------------------------------------
+  const modeling = () => modeler.get('modeling');
+  const moddle = () => modeler.get('moddle');
+
+  function field(label, value, onChange, opts) {
+    opts = opts || {};
+    const wrap = document.createElement('label');
+    wrap.textContent = label;
+    let input;
+    if (opts.options) {
+      input = document.createElement('select');
+      [''].concat(opts.options).forEach((o) => {
+        const option = document.createElement('option');
+        option.value = Array.isArray(o) ? o[0] : o;
+        option.textContent = Array.isArray(o) ? o[0] + ' ' + o[1] : (o || '（未设置）');
+        input.appendChild(option);
+      });
+      input.value = value || '';
+    } else if (opts.multiline) {
+      input = document.createElement('textarea');
+      input.rows = opts.rows || 3;
+      input.value = value || '';
+    } else {
+      input = document.createElement('input');
+      input.value = value || '';
+    }
+    if (opts.code) { input.classList.add('code'); }
+    if (opts.readOnly) { input.readOnly = true; }
+    input.name = opts.name || '';
+    input.addEventListener('change', () => onChange(input.value));
+    wrap.appendChild(input);
+    panel.appendChild(wrap);
+    if (opts.hint) {
+      const hint = document.createElement('p');
+      hint.className = 'hint';
+      hint.textContent = opts.hint;
+      panel.appendChild(hint);
+    }
+    return input;
+  }
+
+  function spiffProps(bo) {
+    const ext = bo.extensionElements;
+    const props = ext && (ext.values || []).find((v) => v.$type === 'spiffworkflow:Properties');
+    const out = {};
+    ((props && props.properties) || []).forEach((p) => { out[p.name] = p.value; });
+    return out;
+  }
+
+  function setSpiffProp(element, name, value) {
+    const bo = element.businessObject;
+    const ext = bo.extensionElements || moddle().create('bpmn:ExtensionElements', { values: [] });
+    let props = (ext.values || []).find((v) => v.$type === 'spiffworkflow:Properties');
+    if (!props) {
+      props = moddle().create('spiffworkflow:Properties', { properties: [] });
+      ext.values = (ext.values || []).concat([props]);
+    }
+    const existing = (props.properties || []).find((p) => p.name === name);
+    if (existing && value) { existing.value = value; }
+    else if (existing) { props.properties = props.properties.filter((p) => p !== existing); }
+    else if (value) { props.properties = (props.properties || []).concat([moddle().create('spiffworkflow:Property', { name, value })]); }
+    modeling().updateProperties(element, { extensionElements: ext });
+  }
+
+  function expression(body) { return body ? moddle().create('bpmn:FormalExpression', { body }) : undefined; }
+
+  function renderPanel(element) {
+    panel.innerHTML = '';
+    const root = modeler.get('canvas').getRootElement();
+    element = element || root;
+    const bo = element && element.businessObject;
+    if (!bo) { return; }
+    const title = document.createElement('h3');
+    title.textContent = (bo.$type || '').replace('bpmn:', '') + (bo.id ? ' · ' + bo.id : '');
+    panel.appendChild(title);
+    const processBo = bo.$type === 'bpmn:Participant' ? bo.processRef : (bo.$type === 'bpmn:Process' ? bo : null);
+    if (bo.$type === 'bpmn:Collaboration') {
+      const participant = (bo.participants || [])[0];
+      if (participant) { return renderPanel(modeler.get('elementRegistry').get(participant.id)); }
+    }
+    if (element !== root || bo.$type === 'bpmn:Process') {
+      field('名称', bo.name, (v) => modeling().updateLabel(element, v), { name: 'name' });
+    }
+    if (processBo) {
+      field('流程标识（process id）', processBo.id, (v) => { processBo.id = v; }, { name: 'process_id', code: true,
+        hint: '部署时按此标识区分流程；改动后部署为新流程' });
+    }
+    if (bo.$type === 'bpmn:UserTask') {
+      const props = spiffProps(bo);
+      USER_TASK_PROPS.forEach(([key, label, hint]) => {
+        const opts = { name: key, hint, code: key !== 'formKey' };
+        if (key === 'formKey') { opts.options = config.formKeys; }
+        field(label, props[key], (v) => setSpiffProp(element, key, v.trim()), opts);
+      });
+      const roles = document.createElement('p');
+      roles.className = 'hint';
+      roles.textContent = '可用角色：' + config.roles.join('、') + '；部门代码：' +
+        config.departments.slice(0, 6).map((d) => d[0] + '=' + d[1]).join('、') + ' 等';
+      panel.appendChild(roles);
+    }
+    if (bo.$type === 'bpmn:SequenceFlow' && bo.sourceRef && /Gateway$/.test(bo.sourceRef.$type)) {
+      const isDefault = bo.sourceRef.default === bo;
+      field('条件表达式（Python）', bo.conditionExpression && bo.conditionExpression.body,
+        (v) => modeling().updateProperties(element, { conditionExpression: expression(v.trim()) }),
+        { name: 'condition', multiline: true, code: true,
+          hint: isDefault ? '这是网关的默认路径（无条件）' : "例如 provider_opinion['decision'] == 'approve'" });
+    }
+    if (bo.$type === 'bpmn:ScriptTask') {
+      field('脚本（Python）', bo.script, (v) => modeling().updateProperties(element, { script: v }),
+        { name: 'script', multiline: true, rows: 8, code: true,
+          hint: '可用函数：now_iso()、add_working_days(开始时间, N)、notify(事件, 消息, to_open=环节, cc=部门)' });
+    }
+    const timer = (bo.eventDefinitions || []).find((d) => d.$type === 'bpmn:TimerEventDefinition');
+    if (timer) {
+      const current = timer.timeDate && timer.timeDate.body;
+      const input = field('定时器时间（timeDate，Python 表达式）', current, (v) => {
+        timer.timeDate = expression(v.trim());
+        timer.timeDuration = undefined; timer.timeCycle = undefined;
+        modeling().updateProperties(element, { eventDefinitions: bo.eventDefinitions });
+      }, { name: 'timer', multiline: true, code: true, hint: '返回 ISO 8601 时间字符串（+08:00）' });
+      const helper = document.createElement('div');
+      helper.className = 'timer-helper';
+      helper.innerHTML = '<label>工作日期限助手：从变量 <input name="helper_var" value="forwarded_at" class="code"> 起 ' +
+        '<input name="helper_days" type="number" min="1" value="5" style="width:5em"> 个工作日 ' +
+        '<button type="button">生成</button></label>';
+      helper.querySelector('button').addEventListener('click', () => {
+        const variable = helper.querySelector('[name=helper_var]').value.trim() || 'forwarded_at';
+        const days = parseInt(helper.querySelector('[name=helper_days]').value, 10) || 5;
+        input.value = 'add_working_days(' + variable + ', ' + days + ')';
+        input.dispatchEvent(new Event('change'));
+      });
+      panel.appendChild(helper);
+    }
+  }
+
+  modeler.on('selection.changed', (e) => renderPanel(e.newSelection[0] || null));
+  modeler.on('element.changed', (e) => {
+    const selected = modeler.get('selection').get();
+    if (selected.length === 1 && selected[0] === e.element && !panel.contains(document.activeElement)) {
+      renderPanel(e.element);
+    }
+  });
+
+  // --- validation problems on the diagram ------------------------------------------------------------------------
+  function clearProblems() {
+    const canvas = modeler.get('canvas');
+    const overlays = modeler.get('overlays');
+    problemOverlays.forEach(([id, overlayId]) => { canvas.removeMarker(id, 'has-problem'); overlays.remove(overlayId); });
+    problemOverlays = [];
+    problemList.innerHTML = '';
+  }
+
+  function showProblems(problems) {
+    clearProblems();
+    const registry = modeler.get('elementRegistry');
+    const canvas = modeler.get('canvas');
+    const overlays = modeler.get('overlays');
+    problems.forEach((p) => {
+      const li = document.createElement('li');
+      li.textContent = (p.element_id || '流程') + '：' + p.reason;
+      const element = p.element_id && registry.get(p.element_id);
+      if (element) {
+        canvas.addMarker(p.element_id, 'has-problem');
+        const html = document.createElement('div');
+        html.className = 'problem-overlay';
+        html.textContent = p.reason;
+        problemOverlays.push([p.element_id, overlays.add(p.element_id, { position: { bottom: -4, left: 0 }, html })]);
+        li.addEventListener('click', () => modeler.get('selection').select(element));
+      }
+      problemList.appendChild(li);
+    });
+  }
+
+  async function post(url) {
+    const { xml } = await modeler.saveXML({ format: true });
+    const resp = await fetch(url, { method: 'POST', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'X-CSRFToken': config.csrf },
+      body: JSON.stringify({ xml, file_name: fileName }) });
+    let body = {};
+    try { body = await resp.json(); } catch (e) { body = { error: 'HTTP ' + resp.status }; }
+    return { ok: resp.ok, body };
+  }
+
+  document.getElementById('validate').addEventListener('click', async () => {
+    const { ok, body } = await post(config.validateUrl);
+    if (ok) { clearProblems(); status('校验通过，可以部署', 'success'); }
+    else { showProblems(body.problems || []); status(body.error || ('发现 ' + (body.problems || []).length + ' 个问题'), 'error'); }
+  });
+
+  document.getElementById('deploy').addEventListener('click', async () => {
+    const { ok, body } = await post(config.deployUrl);
+    if (ok) {
+      clearProblems();
+      status(body.created ? '已部署为 ' + body.process_key + ' 第 ' + body.version + ' 版' : '流程没有变化，未生成新版本',
+        'success');
+      const link = document.createElement('a');
+      link.href = body.versions_url; link.textContent = ' 查看版本'; link.id = 'versions-link';
+      statusBox.appendChild(link);
+    } else {
+      showProblems(body.problems || []);
+      status(body.error || ('部署失败：发现 ' + (body.problems || []).length + ' 个问题，未保存'), 'error');
+    }
+  });
+
+  document.getElementById('download').addEventListener('click', async () => {
+    const { xml } = await modeler.saveXML({ format: true });
+    const a = document.createElement('a');
+    a.href = URL.createObjectURL(new Blob([xml], { type: 'application/xml' }));
+    a.download = fileName;
+    a.click();
+    URL.revokeObjectURL(a.href);
+  });
+
+  document.getElementById('open-file').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    if (!file) { return; }
+    fileName = file.name;
+    file.text().then((xml) => { clearProblems(); status('', null); return open(xml); });
+  });
+}());
