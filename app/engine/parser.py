@@ -81,9 +81,21 @@ def _is_executable(root: etree._Element, process_id: str) -> bool:
     return False
 
 
+_TRANSLATIONS = {
+    "There is no support implemented for this task type": "本系统的流程引擎不支持这种 BPMN 元素",
+    "No start event found": "流程没有开始事件",
+    "A multiinstance task must specify a cardinality or a loop input data reference":
+        "多实例任务必须指定循环输入集合（loopDataInputRef）或次数",
+}
+
+
 def _reason(exc: ValidationException) -> str:
     msg = str(getattr(exc, "msg", None) or exc)
-    return f"流程定义校验失败：{msg.splitlines()[0] if msg else type(exc).__name__}"
+    first = msg.splitlines()[0].strip() if msg else type(exc).__name__
+    for english, chinese in _TRANSLATIONS.items():
+        if english in first:
+            return f"{chinese}（{first.rstrip('. ')}）"
+    return f"流程定义校验失败：{first}"
 
 
 def _check_expressions(root: etree._Element, known_form_keys: set[str] | None, known_roles: set[str] | None,

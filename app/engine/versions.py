@@ -11,7 +11,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .parser import BPMN_NS, SPIFF_NS, ParsedProcess
 from .runtime import EngineError
-from .serializer import registry
+from .serializer import dump_workflow, load_workflow, registry
 
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 _FIELDS = {"name": "名称", "type": "类型", "properties": "扩展属性", "condition": "条件", "script": "脚本",
@@ -83,14 +83,26 @@ def check_migration(workflow: BpmnWorkflow, target: ParsedProcess) -> MigrationC
     if workflow.spec.name != target.spec.name:
         return MigrationCheck(False, f"目标版本是另一个流程（{target.spec.name}）")
     top, subs = diff_workflow(registry(), workflow, target.spec, target.subprocess_specs)
-    blocking = [t for t in top.removed if t.state & ACTIVE]
     if any(d is None for d in subs.values()):
         return MigrationCheck(False, "目标版本缺少正在运行的子流程")
-    if blocking:
-        names = "、".join(sorted({t.task_spec.bpmn_name or t.task_spec.name for t in blocking}))
-        return MigrationCheck(False, f"当前所在环节在新版本中已删除：{names}")
-    changed = sorted({t.task_spec.bpmn_name or t.task_spec.name for t in top.changed if t.state & ACTIVE})
-    return MigrationCheck(True, f"当前环节将采用新版本定义：{'、'.join(changed)}" if changed else "可以迁移")
+    active = _names(t.task_spec for t in top.removed if t.state & ACTIVE)
+    if active:
+        return MigrationCheck(False, f"当前所在环节在新版本中已删除：{active}")
+    done = _names(t.task_spec for t in top.removed if t.state & TaskState.COMPLETED)
+    if done:
+        return MigrationCheck(False, f"已办理的环节在新版本中已删除，历史无法对应：{done}")
+    try:  # the dry run really migrates a copy and round-trips it through the serializer
+        trial = load_workflow(dump_workflow(workflow))
+        migrate(trial, target)
+        load_workflow(dump_workflow(trial))
+    except Exception as exc:  # noqa: BLE001 - any failure means "cannot move", with the reason shown
+        return MigrationCheck(False, f"迁移预演失败：{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    changed = _names(top.alignment.get(t) or t.task_spec for t in top.changed if t.state & ACTIVE)
+    return MigrationCheck(True, f"当前环节将采用新版本定义：{changed}" if changed else "可以迁移")
+
+
+def _names(specs) -> str:
+    return "、".join(sorted({spec.bpmn_name or spec.name for spec in specs}))
 
 
 def migrate(workflow: BpmnWorkflow, target: ParsedProcess) -> None:

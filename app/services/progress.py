@@ -44,16 +44,13 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         if engine_id not in view_ids:
             record.state = TaskState.cancelled
             record.completed_at = now
-        elif record.due_at != view_ids[engine_id].due_at:
-            record.due_at = view_ids[engine_id].due_at
+        else:  # a migration or a calendar change may have changed the step's definition or deadline
+            _refresh(record, view_ids[engine_id])
     new_records = []
     for view in views:
         if view.task_id not in existing:
-            record = TaskRecord(
-                instance_id=instance.id, engine_task_id=view.task_id, element_id=view.element_id,
-                title=view.title, lane=view.lane, form_key=view.form_key,
-                candidate_role=view.candidate_roles[0] if view.candidate_roles else "",
-                candidate_roles=list(view.candidate_roles), department_code=view.department, due_at=view.due_at)
+            record = TaskRecord(instance_id=instance.id, engine_task_id=view.task_id)
+            _refresh(record, view)
             db.session.add(record)
             new_records.append(record)
     schedule_changed = _project_timers(instance, workflow, now)
@@ -105,6 +102,16 @@ def require_running(instance: ProcessInstance) -> None:
     if instance.status != InstanceStatus.running:
         label = INSTANCE_STATUS_LABELS.get(instance.status, instance.status)
         raise Conflict(f"该申请当前状态为「{label}」，不能办理")
+
+
+def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:
+    """Copy what the engine says about a ready step onto its task row (only the columns that changed)."""
+    values = {"element_id": view.element_id, "title": view.title, "lane": view.lane, "form_key": view.form_key,
+              "candidate_role": view.candidate_roles[0] if view.candidate_roles else "",
+              "candidate_roles": list(view.candidate_roles), "department_code": view.department, "due_at": view.due_at}
+    for key, value in values.items():
+        if getattr(record, key) != value:
+            setattr(record, key, value)
 
 
 def _recipients(req: NotificationRequest, open_records) -> list[User]:
