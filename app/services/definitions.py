@@ -29,9 +29,12 @@ class DeployResult:
     created: bool
 
 
-def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None) -> DeployResult:
+def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None, *,
+               skip_if_deployed_before: bool = False) -> DeployResult:
     """Validate and store a diagram; a changed diagram becomes the next version, an unchanged one is a no-op.
 
+    With skip_if_deployed_before (the bpmn/ defaults), a diagram that was ever deployed is not deployed again, so
+    an administrator's newer version made in the modeler is never silently replaced by the file.
     Raises engine.parser.BpmnInvalid with every problem found; nothing is stored then.
     """
     parsed = validate_xml(xml, source_file)
@@ -39,6 +42,11 @@ def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None) ->
     latest = _latest(parsed.process_id)
     if latest is not None and latest.sha256 == digest:
         return DeployResult(latest.id, latest.process_key, latest.version, created=False)
+    if skip_if_deployed_before:
+        earlier = db.session.scalar(select(ProcessDefinition).where(
+            ProcessDefinition.process_key == parsed.process_id, ProcessDefinition.sha256 == digest).limit(1))
+        if earlier is not None:
+            return DeployResult(earlier.id, earlier.process_key, earlier.version, created=False)
     version = (db.session.scalar(select(func.max(ProcessDefinition.version))
                                  .where(ProcessDefinition.process_key == parsed.process_id)) or 0) + 1
     definition = ProcessDefinition(process_key=parsed.process_id, version=version, name=parsed.name,
@@ -62,9 +70,10 @@ def validate_xml(xml: bytes, source_file: str = "") -> ParsedProcess:
 
 
 def deploy_directory(directory: Path | None = None) -> list[DeployResult]:
-    """Deploy every bpmn/*.bpmn file (the defaults); unchanged files make no new version."""
+    """Deploy every bpmn/*.bpmn file (the defaults); a file deployed before makes no new version."""
     directory = directory or Path(current_app.config["BPMN_DIR"])
-    return [deploy_xml(path.read_bytes(), path.name) for path in sorted(directory.glob("*.bpmn"))]
+    return [deploy_xml(path.read_bytes(), path.name, skip_if_deployed_before=True)
+            for path in sorted(directory.glob("*.bpmn"))]
 
 
 def latest_definition_id(process_key: str) -> int:

@@ -183,3 +183,12 @@ def test_a_failing_gateway_condition_raises_engine_error_naming_the_element():
     with pytest.raises(runtime.EngineError) as info:
         runtime.complete_user_task(wf, view.task_id, {"decision": "approve"})
     assert info.value.element_id == "gw_head"
+
+
+def test_the_modeler_template_for_new_diagrams_is_deployable():
+    xml = (ROOT / "app" / "static" / "modeler" / "new-process.bpmn").read_bytes()
+    parsed = parse_bpmn(xml, "new-process.bpmn", known_form_keys=FORM_KEYS, known_roles={"handler", "nic_head"},
+                        known_departments={"nic"})
+    lanes = {s.lane for s in parsed.spec.task_specs.values() if getattr(s, "lane", None)}
+    assert parsed.process_id == "new_process" and lanes <= {"申请部门", "网信中心", "数据提供部门", "网信办"}
+    assert b"lane_provider" in xml and b"lane_cac" in xml

@@ -184,3 +184,14 @@ def test_failed_step_is_fixed_by_a_new_version_migration_and_retry(app, admin, l
     view = request_json(handler, rid)
     assert view["status"] == "running" and view["current_tasks"][0]["title"] == "网信中心审核"
     assert [h["opinion"] for h in view["history"] if h["action"] == "complete"] == ["同意"]
+
+
+def test_modeler_page_serves_the_local_modeler_and_the_four_lane_template(admin):
+    html = admin.get("/admin/modeler").get_data(as_text=True)
+    assert "vendor/bpmn-js/bpmn-modeler.production.min.js" in html and "modeler/new-process.bpmn" in html
+    assert '"share_application"' in html and '"nic_reviewer"' in html  # form keys and roles for the panel
+    assert admin.get("/static/vendor/bpmn-js/bpmn-modeler.production.min.js").status_code == 200
+    template = admin.get("/static/modeler/new-process.bpmn").get_data(as_text=True)
+    assert all(lane in template for lane in ("申请部门", "网信中心", "数据提供部门", "网信办"))
+    edit = admin.get("/admin/modeler?definition_id=1").get_data(as_text=True)
+    assert "/definitions/1.bpmn" in edit
