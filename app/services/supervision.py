@@ -10,14 +10,12 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Department, ProcessInstance, TaskRecord
-from ..models.org import Role
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
-from .access import get_user
+from .access import OVERSIGHT_ROLES, get_user
 from .calendar import current_calendar, provisional_warning
 from .errors import Forbidden
 
-SUPERVISING_ROLES = (Role.supervisor, Role.admin, Role.nic_head, Role.nic_reviewer, Role.cac_office)
 AGE_BUCKETS = ((2, "0–2 天"), (5, "3–5 天"), (10, "6–10 天"), (10**6, "10 天以上"))
 STATUS_LABELS = {"overdue": "已逾期", "due_soon": "即将到期", "on_time": "未到期", "no_deadline": "无时限"}
 
@@ -37,7 +35,7 @@ def deadline_status(due_at: datetime | None, now: datetime | None = None) -> tup
 
 def overview(user_id: int, now: datetime | None = None) -> dict[str, Any]:
     user = get_user(user_id)
-    if not user.has_role(*SUPERVISING_ROLES):
+    if not user.has_role(*OVERSIGHT_ROLES):
         raise Forbidden("只有督办、网信中心、网信办和管理员可以查看督办页面")
     now = now or utcnow()
     names = {code: name for code, name in db.session.execute(select(Department.code, Department.name))}

@@ -9,7 +9,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..engine import runtime
 from ..extensions import db
-from ..models import ProcessInstance, TaskRecord
+from ..models import ProcessInstance, TaskRecord, User
 from ..models.process import InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
@@ -36,7 +36,7 @@ def inbox(user_id: int) -> list[dict[str, Any]]:
     return out
 
 
-def _ready_record(task_id: int) -> TaskRecord:
+def _record(task_id: int) -> TaskRecord:
     record = db.session.get(TaskRecord, task_id)
     if record is None:
         raise NotFound("任务不存在")
@@ -50,15 +50,21 @@ def _already_done(record: TaskRecord) -> Conflict:
     return Conflict("该任务已不在待办状态（流程已继续或已结束）")
 
 
-def task_page(task_id: int, user_id: int) -> dict[str, Any]:
-    """The task, its form definition, prefill values and the request it belongs to."""
+def _actionable(task_id: int, user_id: int) -> tuple[User, TaskRecord]:
+    """The user and the task, when the user is a candidate and the task still waits for them."""
     user = get_user(user_id)
-    record = _ready_record(task_id)
+    record = _record(task_id)
     require_candidate(user, record)
     if record.state != TaskState.ready:
         raise _already_done(record)
     if record.claimed_by_id not in (None, user.id):
-        raise Conflict(f"该任务已由{record.claimed_by.display_name}签收")
+        raise Conflict(f"该任务已由{record.claimed_by.display_name}签收，不能办理")
+    return user, record
+
+
+def task_page(task_id: int, user_id: int) -> dict[str, Any]:
+    """The task, its form definition, prefill values and the request it belongs to."""
+    user, record = _actionable(task_id, user_id)
     form = task_forms.load_form(record.form_key)
     view = request_view(record.instance_id, user_id)
     values: dict[str, Any] = {}
@@ -80,14 +86,14 @@ def task_page(task_id: int, user_id: int) -> dict[str, Any]:
 def claim(task_id: int, user_id: int) -> None:
     """Take a shared task so that other candidates no longer see it."""
     user = get_user(user_id)
-    record = _ready_record(task_id)
+    record = _record(task_id)
     require_candidate(user, record)
     result = db.session.execute(update(TaskRecord).where(
         TaskRecord.id == task_id, TaskRecord.state == TaskState.ready, TaskRecord.claimed_by_id.is_(None))
         .values(claimed_by_id=user.id))
     if result.rowcount != 1:
         db.session.rollback()
-        record = _ready_record(task_id)
+        record = _record(task_id)
         if record.state != TaskState.ready:
             raise _already_done(record)
         if record.claimed_by_id == user.id:
@@ -100,7 +106,7 @@ def claim(task_id: int, user_id: int) -> None:
 def release(task_id: int, user_id: int) -> None:
     """Give a claimed task back to the pool."""
     user = get_user(user_id)
-    record = _ready_record(task_id)
+    record = _record(task_id)
     require_candidate(user, record)
     result = db.session.execute(update(TaskRecord).where(
         TaskRecord.id == task_id, TaskRecord.state == TaskState.ready, TaskRecord.claimed_by_id == user.id)
@@ -117,13 +123,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
 
     Returns the instance id.
     """
-    user = get_user(user_id)
-    record = _ready_record(task_id)
-    require_candidate(user, record)
-    if record.state != TaskState.ready:
-        raise _already_done(record)
-    if record.claimed_by_id not in (None, user.id):
-        raise Conflict(f"该任务已由{record.claimed_by.display_name}签收，不能办理")
+    user, record = _actionable(task_id, user_id)
     form = task_forms.load_form(record.form_key)
     instance = record.instance
     progress.require_running(instance)
