@@ -50,7 +50,7 @@ class ProcessInstance(db.Model):
     status_reason: Mapped[str | None] = mapped_column(Text)  # why it was suspended or cancelled
     error_element: Mapped[str | None] = mapped_column(String(80))
     error_message: Mapped[str | None] = mapped_column(Text)
-    initiator_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    initiator_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)  # None: the system
     applicant_department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
     workflow_json: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(20))
@@ -60,7 +60,7 @@ class ProcessInstance(db.Model):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     definition: Mapped[ProcessDefinition] = relationship()
-    initiator: Mapped[User] = relationship()
+    initiator: Mapped[User | None] = relationship()
     applicant_department: Mapped[Department] = relationship()
 
     __mapper_args__ = {"version_id_col": lock_version}  # optimistic locking: a stale save raises StaleDataError

@@ -86,8 +86,8 @@ def cancel(instance_id: int, user_id: int, reason: str) -> None:
     instance.status, instance.status_reason, instance.completed_at = InstanceStatus.cancelled, reason.strip(), now
     instance.current_step = "已取消"
     audit.record("cancel", user_id=user.id, instance_id=instance.id, opinion=reason.strip(), step="取消流程")
-    notify.add([instance.initiator], "end", f"申请已被管理员取消：{reason.strip()}（#{instance.id} {instance.title}）",
-               instance_id=instance.id)
+    notify.add([u for u in (instance.initiator,) if u], "end",
+               f"申请已被管理员取消：{reason.strip()}（#{instance.id} {instance.title}）", instance_id=instance.id)
     db.session.commit()
     notify.send_pending_emails()
     timers.changed()

@@ -76,8 +76,8 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
                      detail={"recipients": sorted(u.username for u in users)})
     if ended is not None:
         audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
-        notify.add([instance.initiator], "end", f"申请已办结：{ended[1]}（#{instance.id} {instance.title}）",
-                   instance_id=instance.id)
+        notify.add([u for u in (instance.initiator,) if u], "end",
+                   f"申请已办结：{ended[1]}（#{instance.id} {instance.title}）", instance_id=instance.id)
     return schedule_changed
 
 

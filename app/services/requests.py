@@ -8,7 +8,6 @@ from flask import current_app
 from sqlalchemy import or_, select
 
 from ..engine import runtime
-from ..engine.serializer import SERIALIZER_VERSION
 from ..extensions import db
 from ..models import AuditLog, DataResource, Department, ProcessDefinition, ProcessInstance, TaskRecord, User
 from ..models.catalog import SHARE_CLASS_LABELS, ShareClass
@@ -16,10 +15,9 @@ from ..models.org import ROLE_LABELS, Role
 from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
-from . import audit, definitions, notify, progress, task_forms, timers
+from . import audit, notify, processes, progress
 from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance
 from .audit import ACTION_LABELS
-from .calendar import current_calendar
 from .errors import Conflict, Forbidden, NotFound
 from .supervision import deadline_status
 
@@ -32,39 +30,14 @@ def submit_share_request(user_id: int, raw: dict[str, Any]) -> int:
     user = get_user(user_id)
     if not user.has_role(Role.handler):
         raise Forbidden("只有各部门经办人可以提出数据共享申请")
-    form = task_forms.load_form(APPLICATION_FORM)
-    clean = task_forms.validate(form, raw)
-    definition_id = definitions.latest_definition_id(SHARE_PROCESS_KEY)
-    parsed = definitions.parsed_definition(definition_id)
-    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {
-        "applicant_department": user.department.code, "applicant_department_name": user.department.name,
-        "initiator": user.username, "initiator_name": user.display_name}, current_calendar())
-    first = next((v for v in runtime.ready_user_tasks(workflow) if v.form_key == APPLICATION_FORM), None)
-    if first is None:
-        raise RuntimeError("流程的第一个用户任务应当是申请表")
-    now = datetime.now(UTC)
-    result = {**clean, "action": "submit", "submitted_at": now.astimezone(CHINA_TZ).isoformat(timespec="minutes")}
-    runtime.complete_user_task(workflow, first.task_id, result)
-    names = "、".join(r["name"] for r in clean["resources"])
-    instance = ProcessInstance(definition_id=definition_id, title=f"{user.department.name}申请使用{names}"[:200],
-                               initiator_id=user.id, applicant_department_id=user.department_id,
-                               workflow_json="", serializer_version=SERIALIZER_VERSION)
-    db.session.add(instance)
-    db.session.flush()
-    record = TaskRecord(instance_id=instance.id, engine_task_id=first.task_id, element_id=first.element_id,
-                        title=first.title, lane=first.lane, form_key=first.form_key,
-                        candidate_role=first.candidate_roles[0], candidate_roles=list(first.candidate_roles),
-                        department_code=first.department, state=TaskState.completed, completed_by_id=user.id,
-                        completed_at=now, opinion=clean["purpose"])
-    db.session.add(record)
-    db.session.flush()
-    rescheduled = progress.persist(instance, workflow, actor_id=user.id, action="submit", step=first.title,
-                                   task_id=record.id, detail={"summary": f"申请 {names}", "result": result})
-    db.session.commit()
-    notify.send_pending_emails()
-    if rescheduled:
-        timers.changed()
-    return instance.id
+
+    def describe(clean: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        names = "、".join(r["name"] for r in clean["resources"])
+        submitted = datetime.now(UTC).astimezone(CHINA_TZ).isoformat(timespec="minutes")
+        return (f"{user.department.name}申请使用{names}", f"申请 {names}",
+                {"action": "submit", "submitted_at": submitted})
+
+    return processes.start_process(SHARE_PROCESS_KEY, user_id, raw, describe=describe)
 
 
 def catalogue() -> list[dict[str, Any]]:
@@ -93,7 +66,8 @@ def _summary(instance: ProcessInstance) -> dict[str, Any]:
     return {"id": instance.id, "title": instance.title, "status": instance.status,
             "status_label": status_label(instance), "current_step": instance.current_step,
             "applicant_department": instance.applicant_department.name,
-            "initiator": instance.initiator.display_name, "created_at": instance.created_at,
+            "initiator": instance.initiator.display_name if instance.initiator else "系统",
+            "created_at": instance.created_at,
             "updated_at": instance.updated_at}
 
 

@@ -161,6 +161,17 @@ def _echo(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def summary(form: dict[str, Any], clean: dict[str, Any]) -> str:
+    """The chosen options of a form, in words (e.g. 同意提供)."""
+    parts = []
+    for f in form["fields"]:
+        if f["type"] in {"radio", "select"}:
+            label = next((o["label"] for o in f["options"] if o["value"] == clean.get(f["name"])), "")
+            if label:
+                parts.append(label)
+    return "；".join(parts)
+
+
 def values_for_render(form: dict[str, Any], clean: dict[str, Any]) -> dict[str, Any]:
     """Stored (clean) values in the shape the templates render, e.g. to prefill a returned application."""
     return _echo(form, clean)

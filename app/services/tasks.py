@@ -136,7 +136,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         result = task_forms.validate(form, raw)
         if record.form_key == "share_application":
             result["action"] = "submit"
-        summary = _summary(form, result)
+        summary = task_forms.summary(form, result)
         opinion = result.get(form.get("opinion_field", ""), None) or None
     result = {**result, "by": user.username, "by_name": user.display_name, "department": user.department.code,
               "at": utcnow().isoformat(timespec="seconds")}
@@ -172,13 +172,3 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         timers.changed()
     return instance.id
 
-
-def _summary(form: dict[str, Any], result: dict[str, Any]) -> str:
-    """The chosen options of a form, in words (e.g. 同意提供)."""
-    parts = []
-    for f in form["fields"]:
-        if f["type"] in {"radio", "select"}:
-            label = next((o["label"] for o in f["options"] if o["value"] == result.get(f["name"])), "")
-            if label:
-                parts.append(label)
-    return "；".join(parts)

@@ -1,0 +1,92 @@
+"""Starting process instances: the first user task of a process is its start form (e.g. the 申请表)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+
+from ..engine import runtime
+from ..engine.serializer import SERIALIZER_VERSION
+from ..extensions import db
+from ..models import Department, ProcessInstance, TaskRecord, User
+from ..models.task import TaskState
+from ..models.types import utcnow
+from . import definitions, notify, progress, task_forms, timers
+from .access import get_user, is_candidate
+from .calendar import current_calendar
+from .errors import Forbidden
+
+SYSTEM_DEPARTMENT = "nic"  # cases the system opens itself (e.g. a missed deadline) are opened in 网信中心's name
+
+Describe = Callable[[dict[str, Any]], tuple[str, str, dict[str, Any]]]
+
+
+def _initial_data(department: Department, user: User | None) -> dict[str, Any]:
+    return {"applicant_department": department.code, "applicant_department_name": department.name,
+            "initiator_department": department.code, "initiator": user.username if user else "system",
+            "initiator_name": user.display_name if user else "系统"}
+
+
+def start_form(process_key: str, user_id: int) -> dict[str, Any]:
+    """The form of the process's first user task, and whether the user may start the process."""
+    user = get_user(user_id)
+    parsed = definitions.parsed_definition(definitions.latest_definition_id(process_key))
+    first = _first_task(runtime.start_workflow(parsed.spec, parsed.subprocess_specs,
+                                               _initial_data(user.department, user), current_calendar()))
+    return {"process_key": process_key, "name": parsed.name, "form": task_forms.load_form(first.form_key),
+            "allowed": bool(user.roles & set(first.candidate_roles))}
+
+
+def start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *, describe: Describe | None = None,
+                  extra: dict[str, Any] | None = None, commit: bool = True) -> int:
+    """Start an instance and complete its first task with the validated form. user_id None: the system starts it
+    (in 网信中心's name), e.g. a violation case opened when a provider misses its deadline. Returns the id."""
+    user = get_user(user_id) if user_id is not None else None
+    department = user.department if user else db.session.scalar(
+        select(Department).where(Department.code == SYSTEM_DEPARTMENT))
+    definition_id = definitions.latest_definition_id(process_key)
+    parsed = definitions.parsed_definition(definition_id)
+    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {**_initial_data(department, user),
+                                                                             **(extra or {})}, current_calendar())
+    first = _first_task(workflow)
+    form = task_forms.load_form(first.form_key)
+    if user is not None and not (user.roles & set(first.candidate_roles)):
+        raise Forbidden(f"您的角色不能发起「{parsed.name}」")
+    clean = task_forms.validate(form, raw)
+    title, summary, additions = describe(clean) if describe else (f"{department.name}：{parsed.name}",
+                                                                  task_forms.summary(form, clean), {})
+    now = utcnow()
+    result = {**clean, **additions, "basis": form.get("basis", ""), "by": user.username if user else "system",
+              "at": now.isoformat(timespec="seconds")}
+    runtime.complete_user_task(workflow, first.task_id, result)
+    instance = ProcessInstance(definition_id=definition_id, title=title[:200], initiator_id=user.id if user else None,
+                               applicant_department_id=department.id, workflow_json="",
+                               serializer_version=SERIALIZER_VERSION)
+    db.session.add(instance)
+    db.session.flush()
+    record = TaskRecord(instance_id=instance.id, engine_task_id=first.task_id, element_id=first.element_id,
+                        title=first.title, lane=first.lane, form_key=first.form_key,
+                        candidate_role=first.candidate_roles[0] if first.candidate_roles else "",
+                        candidate_roles=list(first.candidate_roles), department_code=first.department,
+                        state=TaskState.completed, completed_by_id=user.id if user else None, completed_at=now,
+                        opinion=clean.get(form.get("opinion_field", ""), None) or None)
+    if user is not None and not is_candidate(user, record):
+        raise Forbidden(f"您不能以本部门名义发起「{parsed.name}」")
+    db.session.add(record)
+    db.session.flush()
+    rescheduled = progress.persist(instance, workflow, actor_id=user.id if user else None, action="submit",
+                                   step=first.title, task_id=record.id, detail={"summary": summary, "result": result})
+    if commit:
+        db.session.commit()
+        notify.send_pending_emails()
+        if rescheduled:
+            timers.changed()
+    return instance.id
+
+
+def _first_task(workflow) -> runtime.UserTaskView:
+    views = runtime.ready_user_tasks(workflow)
+    if len(views) != 1:
+        raise RuntimeError("流程开始后应当恰有一个用户任务（发起表单）")
+    return views[0]
