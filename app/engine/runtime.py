@@ -14,7 +14,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .calendar import WorkingCalendar
-from .script_env import NotificationRequest, evaluate, make_script_engine
+from .script_env import NotificationRequest, ProcessStartRequest, evaluate, make_script_engine
 
 
 class TaskNotReady(Exception):
@@ -156,8 +156,8 @@ def recompute_timers(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
     return moved
 
 
-def drain_notifications(workflow: BpmnWorkflow) -> list[NotificationRequest]:
-    """The notify() requests scripts made since the last call."""
+def drain_requests(workflow: BpmnWorkflow) -> tuple[list[NotificationRequest], list[ProcessStartRequest]]:
+    """The notify() and start_process() requests scripts made since the last call."""
     return workflow.script_engine.drain()
 
 
@@ -234,6 +234,16 @@ def end_event(workflow: BpmnWorkflow) -> tuple[str, str] | None:
         return None
     spec = max(ends, key=lambda t: t.last_state_change).task_spec
     return spec.bpmn_id, spec.bpmn_name or spec.bpmn_id
+
+
+def start_result(workflow: BpmnWorkflow) -> tuple[str, dict[str, Any]] | None:
+    """(form key, result) of the first user task completed: the start form (e.g. the 申请表 or a violation report)."""
+    done = [t for t in workflow.get_tasks(state=TaskState.COMPLETED, manual=True)]
+    if not done:
+        return None
+    first = min(done, key=lambda t: t.last_state_change)
+    view = _view(first)
+    return view.form_key, dict(first.data.get(view.result_variable) or {})
 
 
 def workflow_data(workflow: BpmnWorkflow) -> dict[str, Any]:

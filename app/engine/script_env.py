@@ -4,6 +4,8 @@
 - now_iso(): the current time, ISO 8601 +08:00.
 - notify(event, message, to_open=None, to_department=None, to_role=None, cc=None): ask the application to notify
   people; collected on the script engine and handed to the caller (the engine itself sends nothing).
+- start_process(process_key, for_open=None, **data): ask the application to start another process (e.g. a
+  violation case when a provider misses its deadline, Art. 32(1)); collected the same way.
 """
 from __future__ import annotations
 
@@ -29,6 +31,16 @@ class NotificationRequest:
     cc: str | None = None
 
 
+@dataclass(frozen=True)
+class ProcessStartRequest:
+    """A start_process() call from a script: start another process, once per department holding an open task of
+    `for_open` (as `accused_department`), or once when for_open is None."""
+
+    process_key: str
+    for_open: str | None
+    data: dict[str, Any]
+
+
 def now_iso() -> str:
     return datetime.datetime.now(CHINA_TZ).isoformat(timespec="seconds")
 
@@ -47,11 +59,12 @@ class ProcessScriptEngine(PythonScriptEngine):
     def __init__(self, calendar: WorkingCalendar | None = None):
         self.calendar = calendar or WorkingCalendar()
         self.notifications: list[NotificationRequest] = []
+        self.process_starts: list[ProcessStartRequest] = []
         super().__init__(environment=TaskDataEnvironment(self._globals()))
 
     def _globals(self) -> dict[str, Any]:
         return {"datetime": datetime, "add_working_days": self.add_working_days, "now_iso": now_iso,
-                "notify": self.notify}
+                "notify": self.notify, "start_process": self.start_process}
 
     def add_working_days(self, start: Any, n: int) -> str:
         return self.calendar.add_working_days(_parse(start), int(n)).isoformat()
@@ -60,8 +73,12 @@ class ProcessScriptEngine(PythonScriptEngine):
                to_role: str | None = None, cc: str | None = None) -> None:
         self.notifications.append(NotificationRequest(event, message, to_open, to_department, to_role, cc))
 
-    def drain(self) -> list[NotificationRequest]:
-        out, self.notifications = self.notifications, []
+    def start_process(self, process_key: str, for_open: str | None = None, **data: Any) -> None:
+        self.process_starts.append(ProcessStartRequest(process_key, for_open, data))
+
+    def drain(self) -> tuple[list[NotificationRequest], list[ProcessStartRequest]]:
+        out = (self.notifications, self.process_starts)
+        self.notifications, self.process_starts = [], []
         return out
 
 

@@ -8,7 +8,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
 
 from ..engine import runtime
-from ..engine.script_env import NotificationRequest
+from ..engine.script_env import NotificationRequest, ProcessStartRequest
 from ..engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord, TimerRecord, User
@@ -37,8 +37,10 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
     view_ids = {v.task_id: v for v in views}
     existing = {r.engine_task_id: r for r in db.session.scalars(
         select(TaskRecord).where(TaskRecord.instance_id == instance.id, TaskRecord.state == TaskState.ready))}
-    requests = runtime.drain_notifications(workflow)
+    requests, starts = runtime.drain_requests(workflow)
     recipients = [(req, _recipients(req, existing.values())) for req in requests]
+    start_departments = [(req, sorted({r.department_code for r in existing.values() if r.element_id == req.for_open
+                                       and r.department_code}) if req.for_open else [None]) for req in starts]
     now = utcnow()
     for engine_id, record in existing.items():
         if engine_id not in view_ids:
@@ -74,6 +76,8 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         notify.add(users, req.event, f"{req.message}（#{instance.id} {instance.title}）", instance_id=instance.id)
         audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
                      detail={"recipients": sorted(u.username for u in users)})
+    for req, departments in start_departments:
+        _start_requested(instance, req, departments)
     if ended is not None:
         audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
         notify.add([u for u in (instance.initiator,) if u], "end",
@@ -102,6 +106,20 @@ def require_running(instance: ProcessInstance) -> None:
     if instance.status != InstanceStatus.running:
         label = INSTANCE_STATUS_LABELS.get(instance.status, instance.status)
         raise Conflict(f"该申请当前状态为「{label}」，不能办理")
+
+
+def _start_requested(instance: ProcessInstance, req: ProcessStartRequest, departments: list[str | None]) -> None:
+    """Start the processes a script asked for, in the same transaction (e.g. violation cases, Art. 32(1))."""
+    from .processes import start_process  # processes saves through this module
+
+    for department in departments:
+        data = {**req.data, "related": f"#{instance.id} {instance.title}"[:200]}
+        if department is not None:
+            data["accused_department"] = department
+        new_id = start_process(req.process_key, None, data, commit=False)
+        audit.record("process_started", instance_id=instance.id, step=f"自动发起 #{new_id}",
+                     detail={"summary": f"自动发起 {req.process_key} #{new_id}", "process_key": req.process_key,
+                             "instance_id": new_id, "department": department})
 
 
 def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:

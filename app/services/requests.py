@@ -15,7 +15,7 @@ from ..models.org import ROLE_LABELS, Role
 from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
-from . import audit, notify, processes, progress
+from . import audit, notify, processes, progress, task_forms
 from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance
 from .audit import ACTION_LABELS
 from .errors import Conflict, Forbidden, NotFound
@@ -83,12 +83,17 @@ def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
     instance = get_viewable_instance(instance_id, user)
     workflow = progress.load(instance)
     data = runtime.workflow_data(workflow)
+    start = runtime.start_result(workflow)
+    start_summary = []
+    if start is not None:
+        start_summary = task_forms.describe_values(task_forms.load_form(start[0]), start[1])
     definition = db.session.get(ProcessDefinition, instance.definition_id)
     open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
                                                              TaskRecord.state == TaskState.ready)
                                     .order_by(TaskRecord.id)).all()
     return {**_summary(instance), "application": data.get("application", {}),
-            "status_reason": instance.status_reason, "error_element": instance.error_element,
+            "start_summary": start_summary, "status_reason": instance.status_reason,
+            "error_element": instance.error_element,
             "error_message": instance.error_message,
             "process": {"key": definition.process_key, "version": definition.version,
                         "definition_id": definition.id, "name": definition.name},
@@ -119,7 +124,8 @@ def history(instance_id: int) -> list[dict[str, Any]]:
         out.append({"at": row.at, "action": row.action, "action_label": ACTION_LABELS.get(row.action, row.action),
                     "step": row.step, "user": user.display_name if user else "系统",
                     "department": user.department.name if user else "", "opinion": row.opinion,
-                    "summary": (row.detail or {}).get("summary", "")})
+                    "summary": (row.detail or {}).get("summary", ""),
+                    "basis": ((row.detail or {}).get("result") or {}).get("basis", "")})
     return out
 
 

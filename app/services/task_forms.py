@@ -11,10 +11,10 @@ from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import DataResource, ShareClass
+from ..models import DataResource, Department, ShareClass
 from .errors import NotFound, ValidationFailed
 
-FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources"}
+FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department"}
 NOT_SHARED_MESSAGE = "「{name}」属于不共享类数据资源，不能申请使用（《管理办法》第十七条第（三）项）"
 
 
@@ -27,8 +27,14 @@ def form_keys() -> set[str]:
 
 
 def load_form(form_key: str) -> dict[str, Any]:
-    """The form definition for a key; raises NotFound for an unknown key."""
-    return _load(str(_forms_dir()), form_key)
+    """The form definition for a key (department fields become a select of the departments); NotFound if unknown."""
+    form = _load(str(_forms_dir()), form_key)
+    if not any(f["type"] == "department" for f in form["fields"]):
+        return form
+    options = [{"value": code, "label": name} for code, name in
+               db.session.execute(select(Department.code, Department.name).order_by(Department.id))]
+    fields = [{**f, "type": "select", "options": options} if f["type"] == "department" else f for f in form["fields"]]
+    return {**form, "fields": fields}
 
 
 @cache
@@ -170,6 +176,23 @@ def summary(form: dict[str, Any], clean: dict[str, Any]) -> str:
             if label:
                 parts.append(label)
     return "；".join(parts)
+
+
+def describe_values(form: dict[str, Any], result: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value in words) for each filled field of a form result, for summaries and history."""
+    rows = []
+    for f in form["fields"]:
+        value = result.get(f["name"])
+        if value in (None, "", [], False):
+            continue
+        if f["type"] in {"radio", "select"}:
+            value = next((o["label"] for o in f["options"] if o["value"] == value), value)
+        elif f["type"] == "checkbox":
+            value = "已接受"
+        elif f["type"] == "resources":
+            value = "；".join(f"{r['name']}：{'、'.join(r['field_labels'])}" for r in value)
+        rows.append((f["label"], str(value)))
+    return rows
 
 
 def values_for_render(form: dict[str, Any], clean: dict[str, Any]) -> dict[str, Any]:

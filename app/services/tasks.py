@@ -139,7 +139,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         summary = task_forms.summary(form, result)
         opinion = result.get(form.get("opinion_field", ""), None) or None
     result = {**result, "by": user.username, "by_name": user.display_name, "department": user.department.code,
-              "at": utcnow().isoformat(timespec="seconds")}
+              "at": utcnow().isoformat(timespec="seconds"), "basis": form.get("basis", "")}
     failure: runtime.EngineError | None = None
     try:
         runtime.complete_user_task(workflow, record.engine_task_id, result)

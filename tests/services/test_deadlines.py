@@ -7,7 +7,7 @@ import time_machine
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditLog, Notification, TaskRecord, TimerRecord, User
+from app.models import AuditLog, Notification, ProcessDefinition, ProcessInstance, TaskRecord, TimerRecord, User
 from app.models.types import CHINA_TZ
 from app.services import calendar as calendar_service
 from app.services import requests, supervision, tasks, timers
@@ -82,6 +82,14 @@ def test_reminder_then_overdue_escalation_then_cac_office(ctx):
         assert timers.fire_due_timers() == 1
     assert [t.element_id for t in ready(rid)] == ["nic_overdue"]
     assert notified(rid, "overdue") == {"hr_head", "nic_head", "nic_staff"}
+    # Art. 32(1): the missed deadline opens a violation case against the department that did not answer
+    (case,) = db.session.scalars(select(ProcessInstance).join(ProcessDefinition).where(
+        ProcessDefinition.process_key == "violation_case")).all()
+    assert case.initiator_id is None and case.applicant_department.code == "nic"
+    case_view = requests.request_view(case.id, uid("nic_head"))
+    summary = dict(tuple(x) for x in case_view["start_summary"])
+    assert summary["涉事单位、部门"] == "人事处" and summary["相关申请或授权（如 #12）"].startswith(f"#{rid} ")
+    assert [t.element_id for t in ready(case.id)] == ["nic_investigate"]
     assert db.session.scalars(select(TaskRecord.state).where(TaskRecord.instance_id == rid,
                                                              TaskRecord.department_code == "hr")).all() == ["cancelled"]
     with time_machine.travel(bj(2025, 10, 15, 9, 0), tick=False):

@@ -95,7 +95,8 @@ def test_upload_deploys_a_new_version_with_a_diff_and_migration_moves_instances(
     assert "修改 <code>dept_head_sign</code> 部门负责人签署承诺（第二版）（名称）" in html
     assert "修改 <code>f_head_ok</code> 同意（连线）" in html
     with app.app_context():
-        v1, v2 = db.session.scalars(select(ProcessDefinition.id).order_by(ProcessDefinition.version)).all()
+        v1, v2 = db.session.scalars(select(ProcessDefinition.id).where(
+            ProcessDefinition.process_key == "share_request").order_by(ProcessDefinition.version)).all()
     plan = admin.get(f"/admin/migrations/{v1}/{v2}").get_data(as_text=True)
     assert "当前环节将采用新版本定义：部门负责人签署承诺（第二版）" in plan
     assert "当前所在环节在新版本中已删除：网信中心审核" in plan
@@ -176,8 +177,9 @@ def test_failed_step_is_fixed_by_a_new_version_migration_and_retry(app, admin, l
     fixed = admin.json("/admin/definitions", {"xml": SHARE_XML.replace("提出申请", "提出申请（修正）")})
     assert fixed.status_code == 201 and fixed.get_json()["version"] == 3
     with app.app_context():
-        v2, v3 = db.session.scalars(select(ProcessDefinition.id).where(ProcessDefinition.version > 1)
-                                    .order_by(ProcessDefinition.version)).all()
+        v2, v3 = db.session.scalars(select(ProcessDefinition.id).where(
+            ProcessDefinition.version > 1, ProcessDefinition.process_key == "share_request")
+            .order_by(ProcessDefinition.version)).all()
     admin.post(f"/admin/migrations/{v2}/{v3}", {"instance_id": [str(rid)]})
     resp = admin.post(f"/admin/instances/{rid}/retry", follow_redirects=True)
     assert "操作成功" in resp.get_data(as_text=True)

@@ -1,11 +1,11 @@
 """The applicant's side: new request, my requests, the request page with its diagram."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from ...services import processes, task_forms
 from ...services import requests as share_requests
-from ...services import task_forms
 from ...services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("requests", __name__)
@@ -42,6 +42,27 @@ def new():
         flash("只有各部门经办人可以提出数据共享申请", "error")
     return render_template("requests/new.html", form=form, values=values, errors=errors,
                            catalogue=share_requests.catalogue()), status
+
+
+@bp.route("/processes/<process_key>/new", methods=["GET", "POST"])
+@login_required
+def start(process_key: str):
+    """Start any deployed process whose first task the user may fill (e.g. a violation report)."""
+    page = processes.start_form(process_key, current_user.id)
+    if not page["allowed"]:
+        abort(403, f"您的角色不能发起「{page['name']}」")
+    values, errors, status = {}, {}, 200
+    if request.method == "POST":
+        try:
+            instance_id = processes.start_process(
+                process_key, current_user.id, task_forms.parse_post(page["form"], request.form.to_dict(flat=False)))
+        except ValidationFailed as exc:
+            values, errors, status = exc.values, exc.errors, 422
+            flash(exc.message, "error")
+        else:
+            flash(f"「{page['name']}」已提交", "success")
+            return redirect(url_for("requests.show", instance_id=instance_id))
+    return render_template("requests/start.html", page=page, values=values, errors=errors), status
 
 
 @bp.get("/requests/<int:instance_id>")
