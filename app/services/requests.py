@@ -121,7 +121,8 @@ def history(instance_id: int) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         user: User | None = row.user
-        out.append({"at": row.at, "action": row.action, "action_label": ACTION_LABELS.get(row.action, row.action),
+        label = ACTION_LABELS.get(row.action) or ("系统通知" if row.action.startswith("notify_") else row.action)
+        out.append({"at": row.at, "action": row.action, "action_label": label,
                     "step": row.step, "user": user.display_name if user else "系统",
                     "department": user.department.name if user else "", "opinion": row.opinion,
                     "summary": (row.detail or {}).get("summary", ""),

@@ -67,15 +67,15 @@ def task_page(task_id: int, user_id: int) -> dict[str, Any]:
     user, record = _actionable(task_id, user_id)
     form = task_forms.load_form(record.form_key)
     view = request_view(record.instance_id, user_id)
-    values: dict[str, Any] = {}
-    if record.form_key == "share_application" and view["application"]:
-        values = task_forms.values_for_render(form, view["application"])
-    task_data = {}
-    workflow = progress.load(record.instance)
     try:
-        task_data = runtime.get_ready_task(workflow, record.engine_task_id).data
-    except runtime.TaskNotReady:
-        pass
+        ready = runtime.get_ready_task(progress.load(record.instance), record.engine_task_id)
+    except runtime.TaskNotReady as exc:
+        raise _already_done(record) from exc
+    task_data = ready.data
+    values: dict[str, Any] = {}
+    if form.get("allow_withdraw") and task_data.get(ready.result_variable):
+        # a returned start form (e.g. the 申请表) comes back filled in with what was last submitted
+        values = task_forms.values_for_render(form, task_data[ready.result_variable])
     return {"task": {**task_holder(record), "form_key": record.form_key, "instance_id": record.instance_id,
                      "claimed_by_me": record.claimed_by_id == user.id, "department_code": record.department_code,
                      "provider_department": task_data.get("provider_department")},
@@ -129,12 +129,12 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
     progress.require_running(instance)
     workflow = progress.load(instance)
     if withdraw and form.get("allow_withdraw"):
-        previous = runtime.get_ready_task(workflow, record.engine_task_id).data.get("application", {})
-        result: dict[str, Any] = {**previous, "action": "withdraw"}
+        view = runtime.get_ready_task(workflow, record.engine_task_id)
+        result: dict[str, Any] = {**view.data.get(view.result_variable, {}), "action": "withdraw"}
         summary, opinion = "撤回申请", None
     else:
         result = task_forms.validate(form, raw)
-        if record.form_key == "share_application":
+        if form.get("allow_withdraw"):
             result["action"] = "submit"
         summary = task_forms.summary(form, result)
         opinion = result.get(form.get("opinion_field", ""), None) or None
