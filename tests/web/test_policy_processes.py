@@ -18,7 +18,8 @@ PROJECT = {"project_name": "智慧教室管理平台", "catalogue_entries": "教
 def test_project_acceptance_is_refused_while_the_platform_is_not_connected(login):
     handler, nic = login("cs_handler"), login("nic_head")
     rid = start(handler, "project_acceptance", PROJECT)
-    act(nic, rid, {"catalogue_compiled": "yes", "platform_connected": "no", "opinion": "尚未对接公共数据平台，不予验收"})
+    act(nic, rid, {"catalogue_compiled": "yes", "platform_connected": "no",
+                   "opinion": "尚未对接公共数据平台，不予验收"})
     view = request_json(handler, rid)
     assert view["current_tasks"][0]["title"] == "补充目录编制或平台对接后重新提交"
     page = handler.get(f"/tasks/{my_task(handler, rid)}").get_data(as_text=True)
