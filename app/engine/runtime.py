@@ -100,8 +100,9 @@ def _view(task: Task) -> UserTaskView:
 
 
 def _due(task: Task) -> datetime | None:
-    """The earliest interrupting timer attached to this task (or to the multi-instance activity holding it)."""
-    dues = []
+    """The task's deadline: the earliest interrupting timer attached to it (or to the multi-instance activity
+    holding it); without one, the latest non-interrupting timer (a deadline that only notifies)."""
+    interrupting, notifying = [], []
     node = task
     for _ in range(3):  # task -> multi-instance parent -> boundary event split
         node = node.parent
@@ -109,9 +110,11 @@ def _due(task: Task) -> datetime | None:
             break
         for sibling in node.children:
             timer = _timer_of(sibling)
-            if timer is not None and timer.interrupting:
-                dues.append(timer.due_at)
-    return min(dues) if dues else None
+            if timer is not None:
+                (interrupting if timer.interrupting else notifying).append(timer.due_at)
+    if interrupting:
+        return min(interrupting)
+    return max(notifying) if notifying else None
 
 
 def _timer_of(task: Task) -> PendingTimer | None:

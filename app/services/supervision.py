@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Department, ProcessInstance, TaskRecord
+from ..models import Department, ProcessDefinition, ProcessInstance, TaskRecord
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
 from .access import OVERSIGHT_ROLES, get_user
@@ -60,13 +60,39 @@ def overview(user_id: int, now: datetime | None = None) -> dict[str, Any]:
             counter["open"] += 1
             counter[status] += 1
         ageing[bucket] += 1
-    return {"now": now, "items": items,
+    return {"now": now, "items": items, "quality": quality_stats(names, now),
             "attention": [i for i in items if i["status"] in ("overdue", "due_soon")],
             "by_department": sorted(((k, dict(v)) for k, v in by_department.items()),
                                     key=lambda kv: (-kv[1].get("overdue", 0), -kv[1]["open"], kv[0])),
             "by_step": sorted(((k, dict(v)) for k, v in by_step.items()), key=lambda kv: (-kv[1]["open"], kv[0])),
             "ageing": [(label, ageing.get(label, 0)) for _limit, label in AGE_BUCKETS],
             "provisional_warning": provisional_warning(now.astimezone(CHINA_TZ).date())}
+
+
+QUALITY_STEP = "provider_correct"
+
+
+def quality_stats(names: dict[str, str], now: datetime) -> list[dict[str, Any]]:
+    """Data-quality feedback per providing department (Art. 25: it counts in the departments' assessment):
+    feedback cases, answers asked, answered on time / late, open, open past the deadline."""
+    stats: dict[str, Counter] = defaultdict(Counter)
+    cases: dict[str, set[int]] = defaultdict(set)
+    rows = db.session.scalars(select(TaskRecord).join(ProcessInstance).join(ProcessDefinition).where(
+        ProcessDefinition.process_key == "quality_feedback", TaskRecord.element_id == QUALITY_STEP))
+    for record in rows:
+        code = record.department_code or "—"
+        cases[code].add(record.instance_id)
+        counter = stats[code]
+        counter["answers_asked"] += 1
+        if record.state == TaskState.completed:
+            late = record.due_at is not None and record.completed_at > record.due_at
+            counter["late" if late else "on_time"] += 1
+        elif record.state == TaskState.ready:
+            counter["overdue" if record.due_at is not None and now > record.due_at else "open"] += 1
+    keys = ("answers_asked", "on_time", "late", "open", "overdue")
+    return sorted(({"department": names.get(code, code), "reports": len(cases[code]),
+                    **{k: counter.get(k, 0) for k in keys}} for code, counter in stats.items()),
+                  key=lambda row: (-row["overdue"] - row["late"], row["department"]))
 
 
 def export_xlsx(user_id: int, now: datetime | None = None) -> bytes:
@@ -82,6 +108,11 @@ def export_xlsx(user_id: int, now: datetime | None = None) -> bytes:
     for i in data["items"]:
         sheet.append([i["instance_id"], i["request_title"], i["step"], i["department"], _local(i["created_at"]),
                       _local(i["due_at"]), i["status_label"], i["remaining_working_days"], i["age_days"]])
+    quality = book.create_sheet("数据质量反馈")
+    quality.append(["提供部门", "反馈件数", "需答复次数", "按期答复", "逾期答复", "办理中", "已逾期未答复"])
+    for q in data["quality"]:
+        quality.append([q["department"], q["reports"], q["answers_asked"], q["on_time"], q["late"], q["open"],
+                        q["overdue"]])
     for title, groups in (("按部门", data["by_department"]), ("按环节", data["by_step"])):
         ws = book.create_sheet(title)
         ws.append([title[1:], "在办", "已逾期", "即将到期"])

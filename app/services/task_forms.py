@@ -14,7 +14,7 @@ from ..extensions import db
 from ..models import DataResource, Department, ShareClass
 from .errors import NotFound, ValidationFailed
 
-FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department"}
+FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department", "resource"}
 NOT_SHARED_MESSAGE = "「{name}」属于不共享类数据资源，不能申请使用（《管理办法》第十七条第（三）项）"
 
 
@@ -29,11 +29,15 @@ def form_keys() -> set[str]:
 def load_form(form_key: str) -> dict[str, Any]:
     """The form definition for a key (department fields become a select of the departments); NotFound if unknown."""
     form = _load(str(_forms_dir()), form_key)
-    if not any(f["type"] == "department" for f in form["fields"]):
+    if not any(f["type"] in {"department", "resource"} for f in form["fields"]):
         return form
-    options = [{"value": code, "label": name} for code, name in
-               db.session.execute(select(Department.code, Department.name).order_by(Department.id))]
-    fields = [{**f, "type": "select", "options": options} if f["type"] == "department" else f for f in form["fields"]]
+    departments = [{"value": code, "label": name} for code, name in
+                   db.session.execute(select(Department.code, Department.name).order_by(Department.id))]
+    resources = [{"value": str(r.id), "label": f"{r.name}（{r.owner_department.name}）"} for r in
+                 db.session.scalars(select(DataResource).where(DataResource.share_class != ShareClass.not_shared)
+                                    .order_by(DataResource.domain_id, DataResource.name))]
+    fields = [{**f, "type": "select", "options": departments} if f["type"] == "department" else
+              {**f, "options": resources} if f["type"] == "resource" else f for f in form["fields"]]
     return {**form, "fields": fields}
 
 
@@ -77,6 +81,9 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
         if ftype == "resources":
             clean[name] = _validate_resources(value, errors, name, required)
             continue
+        if ftype == "resource":
+            clean[name] = _validate_resource(value, errors, f, required)
+            continue
         if ftype == "checkbox":
             checked = value is True or str(value).lower() in {"1", "true", "on", "yes"}
             if required and not checked:
@@ -106,6 +113,23 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
 def _required_if(field: dict[str, Any], raw: dict[str, Any]) -> bool:
     cond = field.get("required_if")
     return bool(cond) and all(str(raw.get(k, "")) in (v if isinstance(v, list) else [v]) for k, v in cond.items())
+
+
+def _validate_resource(value: Any, errors: dict[str, str], field: dict[str, Any], required: bool) -> dict | None:
+    """One shared catalogue resource, with its providing department (e.g. for data-quality feedback)."""
+    if isinstance(value, dict):
+        value = value.get("resource_id")
+    text = "" if value is None else str(value).strip()
+    if not text:
+        if required:
+            errors[field["name"]] = f"请选择「{field['label']}」"
+        return None
+    resource = db.session.get(DataResource, int(text)) if text.isdigit() else None
+    if resource is None or resource.share_class == ShareClass.not_shared:
+        errors[field["name"]] = f"「{field['label']}」的选项无效"
+        return None
+    return {"resource_id": resource.id, "name": resource.name, "owner_department": resource.owner_department.code,
+            "owner_department_name": resource.owner_department.name}
 
 
 def _validate_resources(value: Any, errors: dict[str, str], name: str, required: bool) -> list[dict[str, Any]]:
@@ -162,6 +186,8 @@ def _echo(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
             chosen = value if isinstance(value, list) else []
             values[f["name"]] = {str(i.get("resource_id")): [str(x) for x in i.get("fields") or []]
                                  for i in chosen if isinstance(i, dict)}
+        elif f["type"] == "resource" and isinstance(value, dict):
+            values[f["name"]] = str(value.get("resource_id"))
         else:
             values[f["name"]] = value
     return values
@@ -191,6 +217,8 @@ def describe_values(form: dict[str, Any], result: dict[str, Any]) -> list[tuple[
             value = "已接受"
         elif f["type"] == "resources":
             value = "；".join(f"{r['name']}：{'、'.join(r['field_labels'])}" for r in value)
+        elif f["type"] == "resource":
+            value = f"{value['name']}（{value['owner_department_name']}）"
         rows.append((f["label"], str(value)))
     return rows
 

@@ -38,3 +38,36 @@ def test_project_acceptance_can_be_withdrawn(login):
     act(nic, rid, {"catalogue_compiled": "no", "platform_connected": "no", "opinion": "均未完成"})
     assert handler.post(f"/tasks/{my_task(handler, rid)}", {"_action": "withdraw"}).status_code == 302
     assert request_json(handler, rid)["status_label"] == "已撤回"
+
+
+def test_quality_feedback_is_corrected_reopened_confirmed_and_counted(login):
+    from datetime import datetime
+
+    import time_machine
+    from openpyxl import load_workbook
+
+    from app.models.types import CHINA_TZ
+
+    bj = lambda *a: datetime(*a, tzinfo=CHINA_TZ)  # noqa: E731
+    with time_machine.travel(bj(2026, 3, 2, 10, 0), tick=False):
+        handler, nic, student = login("cs_handler"), login("nic_staff"), login("student_head")
+        catalog = {r["code"]: r["id"] for r in handler.get("/api/v1/catalog").get_json()["resources"]}
+        page = handler.get("/processes/quality_feedback/new").get_data(as_text=True)
+        assert "学生基本信息（学生处）" in page and "教职工工资明细" not in page  # only shared resources
+        rid = start(handler, "quality_feedback", {"resource": str(catalog["student_basic"]), "problem": "error",
+                                                  "description": "学号 2021001 的专业与教务系统不一致"})
+        act(nic, rid, {"action": "forward", "days": "2", "opinion": "请学生处校核"})
+        task = request_json(handler, rid)["current_tasks"][0]
+        assert task["department"] == "学生处" and task["due_at"].startswith("2026-03-04T09:30")
+        act(student, rid, {"result": "corrected", "answer": "已修正专业字段"})
+        act(handler, rid, {"result": "reopen", "comment": "班级字段仍不一致"})
+    with time_machine.travel(bj(2026, 3, 9, 10, 0), tick=False):  # the reopened round was due on Mar 4
+        handler, student, supervisor = login("cs_handler"), login("student_head"), login("supervisor")
+        act(student, rid, {"result": "corrected", "answer": "已修正班级字段"})
+        act(handler, rid, {"result": "confirm"})
+        assert request_json(handler, rid)["status_label"] == "已确认，结案"
+        html = supervisor.get("/supervision/").get_data(as_text=True)
+        assert "数据质量反馈（按数据提供部门" in html
+        book = load_workbook(__import__("io").BytesIO(supervisor.get("/supervision/export.xlsx").data))
+        rows = list(book["数据质量反馈"].iter_rows(values_only=True))
+        assert rows[1] == ("学生处", 1, 2, 1, 1, 0, 0)  # one case, asked twice: once on time, once late
