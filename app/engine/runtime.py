@@ -244,7 +244,7 @@ def start_result(workflow: BpmnWorkflow) -> tuple[str, dict[str, Any]] | None:
     done = [t for t in workflow.get_tasks(state=TaskState.COMPLETED, manual=True)]
     if not done:
         return None
-    first = min(done, key=lambda t: t.last_state_change)
+    first = min(done, key=_completion_order)
     view = _view(first)
     return view.form_key, dict(first.data.get(view.result_variable) or {})
 
@@ -254,5 +254,10 @@ def workflow_data(workflow: BpmnWorkflow) -> dict[str, Any]:
     tasks = workflow.get_tasks(state=TaskState.COMPLETED)
     if not tasks:
         return dict(workflow.task_tree.data)
-    latest = max(tasks, key=lambda t: t.last_state_change)
+    latest = max(tasks, key=_completion_order)
     return dict(latest.data)
+
+
+def _completion_order(task: Task) -> tuple[float, int]:
+    # tasks completed within one clock tick are ordered by their depth in the task tree (later steps are deeper)
+    return task.last_state_change, task.depth

@@ -4,6 +4,8 @@
 - now_iso(): the current time, ISO 8601 +08:00.
 - notify(event, message, to_open=None, to_department=None, to_role=None, cc=None): ask the application to notify
   people; collected on the script engine and handed to the caller (the engine itself sends nothing).
+- record_grants(months, application, delivery): record the delivered resources of a share request as grants
+  valid for `months`.
 - start_process(process_key, for_open=None, **data): ask the application to start another process (e.g. a
   violation case when a provider misses its deadline, Art. 32(1)); collected the same way.
 """
@@ -64,7 +66,7 @@ class ProcessScriptEngine(PythonScriptEngine):
 
     def _globals(self) -> dict[str, Any]:
         return {"datetime": datetime, "add_working_days": self.add_working_days, "now_iso": now_iso,
-                "notify": self.notify, "start_process": self.start_process}
+                "notify": self.notify, "start_process": self.start_process, "record_grants": self.record_grants}
 
     def add_working_days(self, start: Any, n: int) -> str:
         return self.calendar.add_working_days(_parse(start), int(n)).isoformat()
@@ -75,6 +77,10 @@ class ProcessScriptEngine(PythonScriptEngine):
 
     def start_process(self, process_key: str, for_open: str | None = None, **data: Any) -> None:
         self.process_starts.append(ProcessStartRequest(process_key, for_open, data))
+
+    def record_grants(self, months: int, application: dict, delivery: dict) -> None:
+        self.process_starts.append(ProcessStartRequest("__grants__", None, {
+            "months": int(months), "application": application, "delivery": delivery}))
 
     def drain(self) -> tuple[list[NotificationRequest], list[ProcessStartRequest]]:
         out = (self.notifications, self.process_starts)

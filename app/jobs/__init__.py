@@ -62,13 +62,14 @@ def fire_timer_job(timer_id: int) -> None:
 
 def sync_job() -> None:
     """Sweep due timers, send queued e-mail, and make sure every pending timer has its exact date job."""
-    from ..services import notify, timers
+    from ..services import grants, notify, timers
 
     scheduler = _scheduler
     if scheduler is None:  # shut down meanwhile
         return
     with _app.app_context():
         timers.fire_due_timers()
+        grants.remind_expiring()
         notify.send_pending_emails()
         schedule = timers.pending_schedule()
     wanted = {f"timer-{timer_id}": due for timer_id, due in schedule}

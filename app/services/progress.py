@@ -77,7 +77,12 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
                      detail={"recipients": sorted(u.username for u in users)})
     for req, departments in start_departments:
-        _start_requested(instance, req, departments)
+        if req.process_key == "__grants__":
+            from .grants import record_grants  # grants are recorded through this module's caller
+
+            record_grants(instance, req.data["application"], req.data["delivery"], req.data["months"])
+        else:
+            _start_requested(instance, req, departments)
     if ended is not None:
         audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
         notify.add([u for u in (instance.initiator,) if u], "end",

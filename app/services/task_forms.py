@@ -91,6 +91,8 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
             clean[name] = checked
             continue
         text = "" if value is None else str(value).strip()
+        if not text and f.get("default") is not None:
+            text = str(f["default"])
         if not text:
             if required:
                 errors[name] = f"请填写「{f['label']}」"

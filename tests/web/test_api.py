@@ -44,7 +44,8 @@ def test_full_conditional_journey_over_the_api(client, login, token_for):
         assert resp.status_code == 200, resp.get_json()
     view = client.get(f"/api/v1/requests/{rid}", headers=h).get_json()
     assert view["status"] == "completed" and view["status_label"] == "数据已提供"
-    assert [x["action"] for x in view["history"]] == ["submit", "complete", "complete", "complete", "complete", "end"]
+    assert [x["action"] for x in view["history"]] == ["submit", "complete", "complete", "complete", "complete", "grant",
+                                                     "end"]
     assert view["history"][3]["opinion"] == "同意" and view["history"][3]["department"] == "科学技术处"
 
 

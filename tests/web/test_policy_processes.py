@@ -71,3 +71,47 @@ def test_quality_feedback_is_corrected_reopened_confirmed_and_counted(login):
         book = load_workbook(__import__("io").BytesIO(supervisor.get("/supervision/export.xlsx").data))
         rows = list(book["数据质量反馈"].iter_rows(values_only=True))
         assert rows[1] == ("学生处", 1, 2, 1, 1, 0, 0)  # one case, asked twice: once on time, once late
+
+
+def test_delivery_records_grants_that_remind_expire_and_lead_to_a_violation_report(app, login):
+    import re
+    from datetime import datetime
+
+    import time_machine
+
+    from app.models.types import CHINA_TZ
+    from app.services import grants
+
+    from .journey import submit
+
+    bj = lambda *a: datetime(*a, tzinfo=CHINA_TZ)  # noqa: E731
+    with time_machine.travel(bj(2026, 1, 15, 10, 0), tick=False):
+        handler = login("cs_handler")
+        rid = submit(handler, {"course_schedule": ["kch", "kcm"], "org_units": ["jgdm"]})
+        act(login("cs_head"), rid, {"decision": "approve"})
+        act(login("nic_head"), rid, {"decision": "approve"})
+        nic_staff = login("nic_staff")
+        resp = nic_staff.post(f"/tasks/{my_task(nic_staff, rid)}", {"method": "interface", "note": "接口",
+                                                                    "valid_months": "99"})
+        assert resp.status_code == 422 and "授权期限应为 1 至 36 个月" in resp.get_data(as_text=True)
+        act(nic_staff, rid, {"method": "interface", "note": "接口", "valid_months": "6"})
+        page = handler.get("/grants").get_data(as_text=True)
+        assert page.count('class="active"') == 2 and "2026-07-15" in page and "课程号、课程名" in page
+        assert "grant" in [h["action"] for h in request_json(handler, rid)["history"]]
+        assert "课程表" in login("academic_head").get("/grants").get_data(as_text=True)  # the provider sees it
+        assert "暂无数据使用授权" in login("me_handler").get("/grants").get_data(as_text=True)
+    with app.app_context(), time_machine.travel(bj(2026, 6, 20, 10, 0), tick=False):
+        assert grants.remind_expiring() == 2
+        assert grants.remind_expiring() == 0  # once
+    with time_machine.travel(bj(2026, 6, 20, 10, 0), tick=False):
+        handler = login("cs_handler")
+        assert "的数据使用授权将于 2026-07-15 到期" in handler.get("/notifications").get_data(as_text=True)
+        assert handler.get("/grants").get_data(as_text=True).count("即将到期") == 2
+    with time_machine.travel(bj(2026, 7, 16, 10, 0), tick=False):
+        nic = login("nic_head")
+        page = nic.get("/grants").get_data(as_text=True)
+        assert page.count("已过期") == 2
+        link = re.search(r'class="report-misuse" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+        form = nic.get(link).get_data(as_text=True)
+        assert 'value="misuse" checked' in form and '<option value="college_cs" selected' in form
+        assert f"（申请 #{rid}）" in form

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ...services import processes, task_forms
+from ...services import grants, processes, task_forms
 from ...services import requests as share_requests
 from ...services.errors import Conflict, ValidationFailed
 
@@ -51,7 +51,9 @@ def start(process_key: str):
     page = processes.start_form(process_key, current_user.id)
     if not page["allowed"]:
         abort(403, f"您的角色不能发起「{page['name']}」")
-    values, errors, status = {}, {}, 200
+    # GET parameters prefill the form, e.g. a violation report from a grant page (Art. 30)
+    values, errors, status = {f["name"]: request.args[f["name"]] for f in page["form"]["fields"]
+                              if f["name"] in request.args}, {}, 200
     if request.method == "POST":
         try:
             instance_id = processes.start_process(
@@ -89,6 +91,12 @@ def definition_xml(definition_id: int):
     name, xml = share_requests.definition_file(definition_id, current_user.id)
     headers = {"Content-Disposition": f"attachment; filename={name}"} if request.args.get("download") else {}
     return Response(xml, mimetype="application/xml", headers=headers)
+
+
+@bp.get("/grants")
+@login_required
+def grants_page():
+    return render_template("requests/grants.html", grants=grants.list_grants(current_user.id))
 
 
 @bp.get("/catalogue")
