@@ -20,6 +20,8 @@ class Config:
     OFFICE_CLOSE = os.environ.get("OFFICE_CLOSE", "17:30")  # deadlines end at office close, Beijing time
     SCHEDULER_SYNC_SECONDS = int(os.environ.get("SCHEDULER_SYNC_SECONDS", "30"))
     URGE_INTERVAL_HOURS = int(os.environ.get("URGE_INTERVAL_HOURS", "4"))
+    INSPECTION_MONTHS = tuple(int(m) for m in os.environ.get("INSPECTION_MONTHS", "1,4,7,10").split(","))
+    INSPECTION_DAYS = int(os.environ.get("INSPECTION_DAYS", "10"))  # working days to record an inspection
     MAIL_SERVER = os.environ.get("MAIL_SERVER")  # e-mail notifications only when set
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
     MAIL_FROM = os.environ.get("MAIL_FROM", "data-sharing@lut.edu.cn")

@@ -113,6 +113,14 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(scheduler)
 
+    @app.cli.command("inspections-start")
+    def inspections_start() -> None:
+        """Start this quarter's security inspection round now (Art. 31); does nothing if it exists."""
+        from .services import inspections
+
+        new_id = inspections.start_round_now()
+        click.echo(f"已发起 #{new_id}" if new_id else "本季度检查已发起过")
+
     @app.cli.command("serve")
     @click.option("--host", default="127.0.0.1")
     @click.option("--port", default=5000, type=int)

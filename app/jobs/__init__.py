@@ -62,7 +62,7 @@ def fire_timer_job(timer_id: int) -> None:
 
 def sync_job() -> None:
     """Sweep due timers, send queued e-mail, and make sure every pending timer has its exact date job."""
-    from ..services import grants, notify, timers
+    from ..services import grants, inspections, notify, timers
 
     scheduler = _scheduler
     if scheduler is None:  # shut down meanwhile
@@ -70,6 +70,7 @@ def sync_job() -> None:
     with _app.app_context():
         timers.fire_due_timers()
         grants.remind_expiring()
+        inspections.start_due_round()
         notify.send_pending_emails()
         schedule = timers.pending_schedule()
     wanted = {f"timer-{timer_id}": due for timer_id, due in schedule}

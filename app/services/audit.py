@@ -11,7 +11,8 @@ ACTION_LABELS = {
     "end": "流程结束", "login": "登录", "token": "生成 API 令牌", "urge": "催办", "timer": "定时器触发",
     "notify_reminder": "系统催办提醒", "notify_overdue": "逾期通知", "deadline_moved": "期限重新计算",
     "calendar_change": "工作日历变更", "error": "流程出错", "retry": "重试", "retry_failed": "重试失败",
-    "process_started": "自动发起", "grant": "登记授权", "suspend": "暂停", "resume": "恢复", "cancel": "取消",
+    "process_started": "自动发起", "start": "发起",
+    "grant": "登记授权", "suspend": "暂停", "resume": "恢复", "cancel": "取消",
     "migrate": "迁移版本",
 }
 

@@ -90,3 +90,23 @@ def _first_task(workflow) -> runtime.UserTaskView:
     if len(views) != 1:
         raise RuntimeError("流程开始后应当恰有一个用户任务（发起表单）")
     return views[0]
+
+
+def start_round(process_key: str, title: str, data: dict[str, Any]) -> int:
+    """Start an instance the system runs on a schedule (no start form), e.g. a security inspection round."""
+    department = db.session.scalar(select(Department).where(Department.code == SYSTEM_DEPARTMENT))
+    definition_id = definitions.latest_definition_id(process_key)
+    parsed = definitions.parsed_definition(definition_id)
+    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {**_initial_data(department, None),
+                                                                             **data}, current_calendar())
+    instance = ProcessInstance(definition_id=definition_id, title=title[:200], initiator_id=None,
+                               applicant_department_id=department.id, workflow_json="",
+                               serializer_version=SERIALIZER_VERSION)
+    db.session.add(instance)
+    db.session.flush()
+    rescheduled = progress.persist(instance, workflow, actor_id=None, action="start", step=title)
+    db.session.commit()
+    notify.send_pending_emails()
+    if rescheduled:
+        timers.changed()
+    return instance.id

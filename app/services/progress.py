@@ -131,7 +131,9 @@ def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:
     """Copy what the engine says about a ready step onto its task row (only the columns that changed)."""
     values = {"element_id": view.element_id, "title": view.title, "lane": view.lane, "form_key": view.form_key,
               "candidate_role": view.candidate_roles[0] if view.candidate_roles else "",
-              "candidate_roles": list(view.candidate_roles), "department_code": view.department, "due_at": view.due_at}
+              "candidate_roles": list(view.candidate_roles), "department_code": view.department,
+              # a deadline that has fired (e.g. a notifying timer) stays the task's deadline
+              "due_at": view.due_at if view.due_at is not None else record.due_at}
     for key, value in values.items():
         if getattr(record, key) != value:
             setattr(record, key, value)

@@ -216,7 +216,7 @@ def describe_values(form: dict[str, Any], result: dict[str, Any]) -> list[tuple[
         if f["type"] in {"radio", "select"}:
             value = next((o["label"] for o in f["options"] if o["value"] == value), value)
         elif f["type"] == "checkbox":
-            value = "已接受"
+            value = "是" if f.get("check_label") else "已接受"
         elif f["type"] == "resources":
             value = "；".join(f"{r['name']}：{'、'.join(r['field_labels'])}" for r in value)
         elif f["type"] == "resource":

@@ -115,3 +115,41 @@ def test_delivery_records_grants_that_remind_expire_and_lead_to_a_violation_repo
         form = nic.get(link).get_data(as_text=True)
         assert 'value="misuse" checked' in form and '<option value="college_cs" selected' in form
         assert f"（申请 #{rid}）" in form
+
+
+def test_quarterly_security_inspection_round_with_overdue_records(app, login):
+    from datetime import datetime
+
+    import time_machine
+
+    from app.models.types import CHINA_TZ
+    from app.services import inspections, timers
+
+    bj = lambda *a: datetime(*a, tzinfo=CHINA_TZ)  # noqa: E731
+    with app.app_context(), time_machine.travel(bj(2026, 3, 2, 9, 0), tick=False):
+        assert inspections.start_due_round() is None  # March is not an inspection month
+    with app.app_context(), time_machine.travel(bj(2026, 4, 1, 9, 0), tick=False):
+        rid = inspections.start_due_round()
+        assert rid is not None and inspections.start_due_round() is None  # one round per quarter
+    with time_machine.travel(bj(2026, 4, 2, 9, 0), tick=False):
+        nic, student, supervisor = login("nic_head"), login("student_head"), login("supervisor")
+        view = request_json(nic, rid)
+        assert view["title"] == "2026 年第 2 季度数据安全检查"
+        holders = sorted(t["department"] for t in view["current_tasks"])
+        assert "学生处" in holders and "网络安全与信息化领导小组办公室" not in holders
+        assert {t["due_at"][:10] for t in view["current_tasks"]} == {"2026-04-16"}  # 10 working days
+        page = student.get(f"/tasks/{my_task(student, rid)}").get_data(as_text=True)
+        assert "已核查数据备份，并抽查恢复" in page
+        act(student, rid, {"backup_verified": "1", "logs_reviewed": "1", "issues": "none",
+                           "record": "2026年4月2日检查学生信息库，未发现问题"})
+    with app.app_context(), time_machine.travel(bj(2026, 4, 16, 18, 0), tick=False):
+        assert timers.fire_due_timers() == 1
+    with time_machine.travel(bj(2026, 4, 17, 9, 0), tick=False):
+        supervisor, hr = login("supervisor"), login("hr_head")
+        html = supervisor.get("/supervision/").get_data(as_text=True)
+        assert "部门开展数据安全检查并记录" in html and "已逾期 1 个工作日" in html
+        assert "本轮数据安全检查已到期，请尽快提交检查记录" in hr.get("/notifications").get_data(as_text=True)
+        assert "本轮数据安全检查已到期" not in login("student_head").get("/notifications").get_data(as_text=True)
+        history = request_json(login("nic_head"), rid)["history"]
+        record = next(h for h in history if h["user"] == "张处长（学生处）")
+        assert record["opinion"] == "2026年4月2日检查学生信息库，未发现问题" and record["basis"] == "第三十一条"
