@@ -14,6 +14,7 @@ from sqlalchemy import inspect, text
 from app import create_app
 from app.extensions import db
 from app.services import definitions, org
+from app.services.reference_data import DEMO_RESOURCES
 from config import TestingConfig
 
 _TMP = tempfile.mkdtemp(prefix="share-tests-")
@@ -47,6 +48,8 @@ def wipe(app, *extra_sql: str) -> None:
         for table in RUNTIME_TABLES:
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("DELETE FROM process_definition WHERE version > 1"))
+        demo_codes = ", ".join(f"'{r[0]}'" for r in DEMO_RESOURCES)
+        conn.execute(text(f"DELETE FROM data_resource WHERE code NOT IN ({demo_codes})"))
         if inspect(conn).has_table("apscheduler_jobs"):
             conn.execute(text("DELETE FROM apscheduler_jobs WHERE id <> 'sync'"))
         for sql in extra_sql:

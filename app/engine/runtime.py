@@ -14,7 +14,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .calendar import WorkingCalendar
-from .script_env import NotificationRequest, ProcessStartRequest, evaluate, make_script_engine
+from .script_env import ActionRequest, NotificationRequest, evaluate, make_script_engine
 
 
 class TaskNotReady(Exception):
@@ -159,8 +159,8 @@ def recompute_timers(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
     return moved
 
 
-def drain_requests(workflow: BpmnWorkflow) -> tuple[list[NotificationRequest], list[ProcessStartRequest]]:
-    """The notify() and start_process() requests scripts made since the last call."""
+def drain_requests(workflow: BpmnWorkflow) -> tuple[list[NotificationRequest], list[ActionRequest]]:
+    """The notify() requests and the actions (start_process, record_grants, ...) scripts made since the last call."""
     return workflow.script_engine.drain()
 
 

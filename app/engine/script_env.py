@@ -8,6 +8,7 @@
   valid for `months`.
 - start_process(process_key, for_open=None, **data): ask the application to start another process (e.g. a
   violation case when a provider misses its deadline, Art. 32(1)); collected the same way.
+- apply_share_class(resource_id, share_class): change a catalogue resource's share class once 网信中心 approved.
 """
 from __future__ import annotations
 
@@ -34,12 +35,11 @@ class NotificationRequest:
 
 
 @dataclass(frozen=True)
-class ProcessStartRequest:
-    """A start_process() call from a script: start another process, once per department holding an open task of
-    `for_open` (as `accused_department`), or once when for_open is None."""
+class ActionRequest:
+    """Something a script asks the application to do in the same transaction: start_process (once per department
+    holding an open task of data['for_open'], as `accused_department`), record_grants, apply_share_class."""
 
-    process_key: str
-    for_open: str | None
+    action: str
     data: dict[str, Any]
 
 
@@ -61,12 +61,13 @@ class ProcessScriptEngine(PythonScriptEngine):
     def __init__(self, calendar: WorkingCalendar | None = None):
         self.calendar = calendar or WorkingCalendar()
         self.notifications: list[NotificationRequest] = []
-        self.process_starts: list[ProcessStartRequest] = []
+        self.actions: list[ActionRequest] = []
         super().__init__(environment=TaskDataEnvironment(self._globals()))
 
     def _globals(self) -> dict[str, Any]:
         return {"datetime": datetime, "add_working_days": self.add_working_days, "now_iso": now_iso,
-                "notify": self.notify, "start_process": self.start_process, "record_grants": self.record_grants}
+                "notify": self.notify, "start_process": self.start_process, "record_grants": self.record_grants,
+                "apply_share_class": self.apply_share_class}
 
     def add_working_days(self, start: Any, n: int) -> str:
         return self.calendar.add_working_days(_parse(start), int(n)).isoformat()
@@ -76,15 +77,20 @@ class ProcessScriptEngine(PythonScriptEngine):
         self.notifications.append(NotificationRequest(event, message, to_open, to_department, to_role, cc))
 
     def start_process(self, process_key: str, for_open: str | None = None, **data: Any) -> None:
-        self.process_starts.append(ProcessStartRequest(process_key, for_open, data))
+        self.actions.append(ActionRequest("start_process", {"process_key": process_key, "for_open": for_open,
+                                                            "data": data}))
 
     def record_grants(self, months: int, application: dict, delivery: dict) -> None:
-        self.process_starts.append(ProcessStartRequest("__grants__", None, {
-            "months": int(months), "application": application, "delivery": delivery}))
+        self.actions.append(ActionRequest("record_grants", {"months": int(months), "application": application,
+                                                            "delivery": delivery}))
 
-    def drain(self) -> tuple[list[NotificationRequest], list[ProcessStartRequest]]:
-        out = (self.notifications, self.process_starts)
-        self.notifications, self.process_starts = [], []
+    def apply_share_class(self, resource_id: int, share_class: str) -> None:
+        self.actions.append(ActionRequest("apply_share_class", {"resource_id": int(resource_id),
+                                                                "share_class": share_class}))
+
+    def drain(self) -> tuple[list[NotificationRequest], list[ActionRequest]]:
+        out = (self.notifications, self.actions)
+        self.notifications, self.actions = [], []
         return out
 
 

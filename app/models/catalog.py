@@ -18,6 +18,8 @@ class ShareClass(StrEnum):
 
 SHARE_CLASS_LABELS = {ShareClass.unconditional: "普遍共享类", ShareClass.conditional: "有条件共享类",
                       ShareClass.not_shared: "不共享类"}
+DELIVERY_LABELS = {"interface": "数据接口", "sync": "数据同步", "export": "数据导出"}
+FREQUENCY_LABELS = {"realtime": "实时", "daily": "每日", "weekly": "每周", "monthly": "每月", "on_change": "变更时"}
 
 
 class DataDomain(db.Model):
@@ -37,6 +39,9 @@ class DataResource(db.Model):
     owner_department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
     share_class: Mapped[str] = mapped_column(String(20))
     fields: Mapped[list] = mapped_column(JSON, default=list)  # [{"name": "xh", "label": "学号"}, ...]
+    delivery_methods: Mapped[list] = mapped_column(JSON, default=lambda: ["interface"])  # interface | sync | export
+    update_frequency: Mapped[str] = mapped_column(String(20), default="daily")
+    retired: Mapped[bool] = mapped_column(default=False)  # deleted from the catalogue (kept for grants and history)
     domain: Mapped[DataDomain] = relationship()
     owner_department: Mapped[Department] = relationship()
 

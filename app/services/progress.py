@@ -8,7 +8,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
 
 from ..engine import runtime
-from ..engine.script_env import NotificationRequest, ProcessStartRequest
+from ..engine.script_env import ActionRequest, NotificationRequest
 from ..engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord, TimerRecord, User
@@ -37,10 +37,12 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
     view_ids = {v.task_id: v for v in views}
     existing = {r.engine_task_id: r for r in db.session.scalars(
         select(TaskRecord).where(TaskRecord.instance_id == instance.id, TaskRecord.state == TaskState.ready))}
-    requests, starts = runtime.drain_requests(workflow)
+    requests, actions = runtime.drain_requests(workflow)
     recipients = [(req, _recipients(req, existing.values())) for req in requests]
-    start_departments = [(req, sorted({r.department_code for r in existing.values() if r.element_id == req.for_open
-                                       and r.department_code}) if req.for_open else [None]) for req in starts]
+    # departments holding the open tasks a start_process() names, read before the tasks are brought up to date
+    open_departments = {a.data["for_open"]: sorted({r.department_code for r in existing.values()
+                                                    if r.element_id == a.data["for_open"] and r.department_code})
+                        for a in actions if a.action == "start_process" and a.data["for_open"]}
     now = utcnow()
     for engine_id, record in existing.items():
         if engine_id not in view_ids:
@@ -76,13 +78,8 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         notify.add(users, req.event, f"{req.message}（#{instance.id} {instance.title}）", instance_id=instance.id)
         audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
                      detail={"recipients": sorted(u.username for u in users)})
-    for req, departments in start_departments:
-        if req.process_key == "__grants__":
-            from .grants import record_grants  # grants are recorded through this module's caller
-
-            record_grants(instance, req.data["application"], req.data["delivery"], req.data["months"])
-        else:
-            _start_requested(instance, req, departments)
+    for action in actions:
+        _perform(instance, action, open_departments)
     if ended is not None:
         audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
         notify.add([u for u in (instance.initiator,) if u], "end",
@@ -113,18 +110,31 @@ def require_running(instance: ProcessInstance) -> None:
         raise Conflict(f"该申请当前状态为「{label}」，不能办理")
 
 
-def _start_requested(instance: ProcessInstance, req: ProcessStartRequest, departments: list[str | None]) -> None:
-    """Start the processes a script asked for, in the same transaction (e.g. violation cases, Art. 32(1))."""
-    from .processes import start_process  # processes saves through this module
+def _perform(instance: ProcessInstance, action: ActionRequest, open_departments: dict[str, list[str]]) -> None:
+    """Carry out what a script asked for, in the same transaction."""
+    # deferred imports: these services save through this module
+    if action.action == "start_process":
+        from .processes import start_process
 
-    for department in departments:
-        data = {**req.data, "related": f"#{instance.id} {instance.title}"[:200]}
-        if department is not None:
-            data["accused_department"] = department
-        new_id = start_process(req.process_key, None, data, commit=False)
-        audit.record("process_started", instance_id=instance.id, step=f"自动发起 #{new_id}",
-                     detail={"summary": f"自动发起 {req.process_key} #{new_id}", "process_key": req.process_key,
-                             "instance_id": new_id, "department": department})
+        key, for_open = action.data["process_key"], action.data["for_open"]
+        for department in open_departments.get(for_open, []) if for_open else [None]:
+            data = {**action.data["data"], "related": f"#{instance.id} {instance.title}"[:200]}
+            if department is not None:
+                data["accused_department"] = department
+            new_id = start_process(key, None, data, commit=False)
+            audit.record("process_started", instance_id=instance.id, step=f"自动发起 #{new_id}",
+                         detail={"summary": f"自动发起 {key} #{new_id}", "process_key": key, "instance_id": new_id,
+                                 "department": department})
+    elif action.action == "record_grants":
+        from .grants import record_grants
+
+        record_grants(instance, action.data["application"], action.data["delivery"], action.data["months"])
+    elif action.action == "apply_share_class":
+        from .catalog import apply_share_class
+
+        apply_share_class(action.data["resource_id"], action.data["share_class"], instance)
+    else:
+        raise ValueError(f"unknown script action {action.action}")
 
 
 def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:

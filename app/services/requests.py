@@ -42,7 +42,8 @@ def submit_share_request(user_id: int, raw: dict[str, Any]) -> int:
 
 def catalogue() -> list[dict[str, Any]]:
     """The catalogue for the request form and the API, grouped order: domain, name."""
-    rows = db.session.scalars(select(DataResource).order_by(DataResource.domain_id, DataResource.name))
+    rows = db.session.scalars(select(DataResource).where(DataResource.retired.is_(False))
+                              .order_by(DataResource.domain_id, DataResource.name))
     return [{"id": r.id, "code": r.code, "name": r.name, "description": r.description, "domain_id": r.domain_id,
              "domain": r.domain.name, "owner_department": r.owner_department.code,
              "owner_department_name": r.owner_department.name, "share_class": r.share_class,

@@ -34,7 +34,8 @@ def load_form(form_key: str) -> dict[str, Any]:
     departments = [{"value": code, "label": name} for code, name in
                    db.session.execute(select(Department.code, Department.name).order_by(Department.id))]
     resources = [{"value": str(r.id), "label": f"{r.name}（{r.owner_department.name}）"} for r in
-                 db.session.scalars(select(DataResource).where(DataResource.share_class != ShareClass.not_shared)
+                 db.session.scalars(select(DataResource).where(DataResource.share_class != ShareClass.not_shared,
+                                                               DataResource.retired.is_(False))
                                     .order_by(DataResource.domain_id, DataResource.name))]
     fields = [{**f, "type": "select", "options": departments} if f["type"] == "department" else
               {**f, "options": resources} if f["type"] == "resource" else f for f in form["fields"]]
@@ -127,7 +128,7 @@ def _validate_resource(value: Any, errors: dict[str, str], field: dict[str, Any]
             errors[field["name"]] = f"请选择「{field['label']}」"
         return None
     resource = db.session.get(DataResource, int(text)) if text.isdigit() else None
-    if resource is None or resource.share_class == ShareClass.not_shared:
+    if resource is None or resource.retired or resource.share_class == ShareClass.not_shared:
         errors[field["name"]] = f"「{field['label']}」的选项无效"
         return None
     return {"resource_id": resource.id, "name": resource.name, "owner_department": resource.owner_department.code,
@@ -153,8 +154,8 @@ def _validate_resources(value: Any, errors: dict[str, str], name: str, required:
     problems: list[str] = []
     for item, rid in zip(items, ids, strict=True):
         resource = resources.get(rid)
-        if resource is None:
-            problems.append(f"数据资源 {rid} 不存在")
+        if resource is None or resource.retired:
+            problems.append(f"数据资源 {rid} 不存在或已从目录中删除")
             continue
         if resource.share_class == ShareClass.not_shared:
             problems.append(NOT_SHARED_MESSAGE.format(name=resource.name))

@@ -153,3 +153,40 @@ def test_quarterly_security_inspection_round_with_overdue_records(app, login):
         history = request_json(login("nic_head"), rid)["history"]
         record = next(h for h in history if h["user"] == "张处长（学生处）")
         assert record["opinion"] == "2026年4月2日检查学生信息库，未发现问题" and record["basis"] == "第三十一条"
+
+
+RESOURCE = {"code": "student_awards", "name": "学生奖励信息", "description": "奖学金与荣誉称号", "domain_id": "3",
+            "share_class": "unconditional", "fields": "xh:学号\njxmc:奖项名称", "delivery_methods": ["interface"],
+            "update_frequency": "monthly"}
+
+
+def test_catalogue_maintenance_is_logged_and_share_class_changes_need_nic_approval(login):
+    student, nic, hr = login("student_head"), login("nic_head"), login("hr_head")
+    resp = student.post("/catalogue/new", {**RESOURCE, "fields": "xh 学号", "delivery_methods": []})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "第 1 行应为「字段代码:字段名称」" in html and "请至少选择一种提供方式" in html
+    assert 'value="学生奖励信息"' in html  # kept
+    resp = student.post("/catalogue/new", RESOURCE)
+    assert resp.status_code == 302
+    rid = int(resp.headers["Location"].split("/")[-2])
+    assert "学生奖励信息" in student.get("/catalogue").get_data(as_text=True)
+    # another department can neither see the edit page nor change it
+    assert hr.get(f"/catalogue/{rid}/edit").status_code == 403
+    assert hr.post(f"/catalogue/{rid}/edit", RESOURCE).status_code == 403
+    assert login("cac").get("/catalogue/mine").status_code == 403
+    # an update applies at once; the share-class change waits for 网信中心
+    resp = student.post(f"/catalogue/{rid}/edit", {**RESOURCE, "fields": "xh:学号\njxmc:奖项名称\njb:级别",
+                                                  "share_class": "conditional", "class_reason": "含个人敏感信息"},
+                        follow_redirects=True)
+    html = resp.get_data(as_text=True)
+    approval = int(__import__("re").search(r"共享类型变更已提交网信中心审核（#(\d+)）", html).group(1))
+    assert "修改：数据项" in html and 'value="unconditional" checked' in html
+    act(nic, approval, {"decision": "approve", "opinion": "同意调整为有条件共享"})
+    assert request_json(student, approval)["status_label"] == "共享类型已变更"
+    page = student.get(f"/catalogue/{rid}/edit").get_data(as_text=True)
+    assert 'value="conditional" checked' in page and "普遍共享类 → 有条件共享类（经网信中心同意" in page
+    resp = student.post(f"/catalogue/{rid}/retire", {"reason": "数据并入学生基本信息"}, follow_redirects=True)
+    assert "删除：数据并入学生基本信息" in resp.get_data(as_text=True)
+    assert "学生奖励信息" not in student.get("/catalogue").get_data(as_text=True)
+    logged = [h["step"] for h in request_json(student, approval)["history"]]
+    assert "网信中心审核共享类型" in logged

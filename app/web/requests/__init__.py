@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ...services import grants, processes, task_forms
+from ...services import catalog, grants, processes, task_forms
 from ...services import requests as share_requests
 from ...services.errors import Conflict, ValidationFailed
 
@@ -103,3 +103,45 @@ def grants_page():
 @login_required
 def catalogue():
     return render_template("requests/catalogue.html", catalogue=share_requests.catalogue())
+
+
+@bp.get("/catalogue/mine")
+@login_required
+def my_catalogue():
+    return render_template("requests/my_catalogue.html", resources=catalog.own_resources(current_user.id))
+
+
+@bp.route("/catalogue/new", methods=["GET", "POST"])
+@bp.route("/catalogue/<int:resource_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_resource(resource_id: int | None = None):
+    page = catalog.edit_page(resource_id, current_user.id)
+    errors, status = {}, 200
+    if request.method == "POST":
+        raw = {**request.form.to_dict(), "delivery_methods": request.form.getlist("delivery_methods")}
+        try:
+            if resource_id is None:
+                resource_id = catalog.create_resource(current_user.id, raw)
+                flash("资源已补录到目录", "success")
+            else:
+                approval = catalog.update_resource(current_user.id, resource_id, raw)
+                note = f"；共享类型变更已提交网信中心审核（#{approval}）" if approval else ""
+                flash("资源已更新" + note, "success")
+            return redirect(url_for("requests.edit_resource", resource_id=resource_id))
+        except ValidationFailed as exc:
+            page["values"], errors, status = exc.values, exc.errors, 422
+            flash(exc.message, "error")
+        except Conflict as exc:
+            flash(exc.message, "error")
+    return render_template("requests/edit_resource.html", page=page, errors=errors), status
+
+
+@bp.post("/catalogue/<int:resource_id>/retire")
+@login_required
+def retire_resource(resource_id: int):
+    try:
+        catalog.retire_resource(current_user.id, resource_id, request.form.get("reason", ""))
+        flash("资源已从目录中删除", "success")
+    except ValidationFailed as exc:
+        flash(exc.errors.get("reason", exc.message), "error")
+    return redirect(url_for("requests.edit_resource", resource_id=resource_id))
