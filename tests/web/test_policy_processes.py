@@ -190,3 +190,23 @@ def test_catalogue_maintenance_is_logged_and_share_class_changes_need_nic_approv
     assert "学生奖励信息" not in student.get("/catalogue").get_data(as_text=True)
     logged = [h["step"] for h in request_json(student, approval)["history"]]
     assert "网信中心审核共享类型" in logged
+
+
+def test_quality_feedback_closed_by_nic_and_share_class_change_rejected(login):
+    handler, nic_staff, nic, student = login("cs_handler"), login("nic_staff"), login("nic_head"), login("student_head")
+    catalog = {r["code"]: r for r in handler.get("/api/v1/catalog").get_json()["resources"]}
+    rid = start(handler, "quality_feedback", {"resource": str(catalog["student_basic"]["id"]), "problem": "doubt",
+                                              "description": "学号位数与说明不符"})
+    resp = nic_staff.post(f"/tasks/{my_task(nic_staff, rid)}", {"action": "forward", "opinion": "转办"})
+    assert resp.status_code == 422 and "请填写「答复期限（工作日）」" in resp.get_data(as_text=True)
+    act(nic_staff, rid, {"action": "close", "opinion": "学号位数已在目录说明中注明，无需校核"})
+    assert request_json(handler, rid)["status_label"] == "无需校核，结案"
+    created = student.post("/catalogue/new", {**RESOURCE, "share_class": "conditional"})
+    resource_id = int(created.headers["Location"].split("/")[-2])
+    resp = student.post(f"/catalogue/{resource_id}/edit", {**RESOURCE, "share_class": "unconditional",
+                                                          "class_reason": "希望普遍共享"}, follow_redirects=True)
+    approval = int(__import__("re").search(r"审核（#(\d+)）", resp.get_data(as_text=True)).group(1))
+    act(nic, approval, {"decision": "reject", "opinion": "含个人奖励信息，维持有条件共享"})
+    assert request_json(student, approval)["status_label"] == "维持原共享类型"
+    catalog = {r["code"]: r for r in handler.get("/api/v1/catalog").get_json()["resources"]}
+    assert catalog["student_awards"]["share_class"] == "conditional"
