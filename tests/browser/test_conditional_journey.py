@@ -25,6 +25,21 @@ def _open_task(page, base: str, request_id: int, title: str):
     expect(page.locator("h1")).to_have_text(title)
 
 
+def complete_steps(browser, base: str, instance_id: int, steps, screenshots, first: int) -> None:
+    """Each (user, task title, radio answers, text answers) signs in, opens the task from the inbox and submits."""
+    for n, (user, title, radios, texts) in enumerate(steps, start=first):
+        page = _sign_in(browser, base, user)
+        _open_task(page, base, instance_id, title)
+        for name, value in radios.items():
+            page.check(f"input[name={name}][value={value}]")
+        for name, value in texts.items():
+            page.fill(f"[name={name}]", value)
+        page.screenshot(path=str(screenshots / f"{n:02d}-{user}-task.png"), full_page=True)
+        page.click("#task-form button.primary")
+        expect(page.locator(".flash-success")).to_contain_text("已办理")
+        page.context.close()
+
+
 def test_conditional_request_from_submission_to_delivery(browser, live_server, screenshots):
     base = live_server
     applicant = _sign_in(browser, base, "cs_handler")
@@ -53,23 +68,13 @@ def test_conditional_request_from_submission_to_delivery(browser, live_server, s
     expect(applicant.locator(".flash-success")).to_contain_text("申请已提交")
     request_id = int(re.search(r"/requests/(\d+)", applicant.url).group(1))
 
-    steps = [("cs_head", "部门负责人签署承诺", {"decision": "approve"}),
-             ("nic_head", "网信中心审核", {"decision": "approve"}),
-             ("student_head", "数据提供部门审核（5个工作日内答复）",
-              {"decision": "approve", "opinion": "同意提供学号、姓名"}),
-             ("nic_staff", "网信中心提供数据", {"method": "interface", "note": "接口 https://data.lut.edu.cn/student"})]
-    for n, (user, title, answers) in enumerate(steps, start=2):
-        page = _sign_in(browser, base, user)
-        _open_task(page, base, request_id, title)
-        for name, value in answers.items():
-            if name in {"decision", "method"}:
-                page.check(f"input[name={name}][value={value}]")
-            else:
-                page.fill(f"textarea[name={name}]", value)
-        page.screenshot(path=str(screenshots / f"0{n}-{user}-task.png"), full_page=True)
-        page.click("#task-form button.primary")
-        expect(page.locator(".flash-success")).to_contain_text("已办理")
-        page.context.close()
+    complete_steps(browser, base, request_id, [
+        ("cs_head", "部门负责人签署承诺", {"decision": "approve"}, {}),
+        ("nic_head", "网信中心审核", {"decision": "approve"}, {}),
+        ("student_head", "数据提供部门审核（5个工作日内答复）", {"decision": "approve"},
+         {"opinion": "同意提供学号、姓名"}),
+        ("nic_staff", "网信中心提供数据", {"method": "interface"}, {"note": "接口 https://data.lut.edu.cn/student"}),
+    ], screenshots, first=2)
 
     applicant.goto(f"{base}/requests/{request_id}")
     expect(applicant.locator("#request-status")).to_have_text("数据已提供")

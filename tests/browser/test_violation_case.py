@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from .test_conditional_journey import _open_task, _sign_in
+from .test_conditional_journey import _sign_in, complete_steps
 
 
 def test_violation_case_from_report_to_cac_decision(browser, live_server, screenshots):
@@ -27,17 +27,7 @@ def test_violation_case_from_report_to_cac_decision(browser, live_server, screen
         ("nic_head", "网信中心核验整改", {"corrected": "yes"}, {"opinion": "整改到位，情节较轻，报网信办"}),
         ("cac", "网信办作出处理决定", {"decision": "criticise"}, {"opinion": "对人事处通报批评"}),
     ]
-    for n, (user, title, radios, texts) in enumerate(steps, start=21):
-        page = _sign_in(browser, base, user)
-        _open_task(page, base, case_id, title)
-        for name, value in radios.items():
-            page.check(f"input[name={name}][value={value}]")
-        for name, value in texts.items():
-            page.fill(f"[name={name}]", value)
-        page.screenshot(path=str(screenshots / f"{n}-{user}-{title}.png"), full_page=True)
-        page.click("#task-form button.primary")
-        expect(page.locator(".flash-success")).to_contain_text("已办理")
-        page.context.close()
+    complete_steps(browser, base, case_id, steps, screenshots, first=21)
 
     reporter.goto(f"{base}/requests/{case_id}")
     expect(reporter.locator("#request-status")).to_have_text("网信办已作出处理决定")
