@@ -5,7 +5,7 @@ from datetime import datetime
 
 from flask import Flask
 
-from ..models.catalog import SHARE_CLASS_LABELS
+from ..models.catalog import DELIVERY_LABELS, FREQUENCY_LABELS, SHARE_CLASS_LABELS
 from ..models.org import ROLE_LABELS
 from ..models.types import CHINA_TZ
 
@@ -15,7 +15,8 @@ def register_filters(app: Flask) -> None:
     def bjtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
         return value.astimezone(CHINA_TZ).strftime(fmt) if value else ""
 
-    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, SHARE_CLASS_LABELS=SHARE_CLASS_LABELS)
+    app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, SHARE_CLASS_LABELS=SHARE_CLASS_LABELS,
+                                 DELIVERY_LABELS=DELIVERY_LABELS, FREQUENCY_LABELS=FREQUENCY_LABELS)
 
     @app.context_processor
     def unread_notifications():
