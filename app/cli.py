@@ -126,7 +126,11 @@ def register_cli(app: Flask) -> None:
     @click.option("--port", default=5000, type=int)
     def serve(host: str, port: int) -> None:
         """Serve the web UI with the in-process scheduler (the embedded default)."""
+        from werkzeug.serving import run_simple
+
         from .jobs import start_in_process
 
         start_in_process(app)
-        app.run(host=host, port=port, threaded=True, use_reloader=False)
+        click.echo(f"数据资源共享审批系统：http://{host}:{port}/ （演示账号见 flask seed-demo 的输出）")
+        # app.run() refuses to run inside the flask command; the server itself is what it would start
+        run_simple(host, port, app, threaded=True, use_reloader=False)
