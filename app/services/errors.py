@@ -26,6 +26,12 @@ class Conflict(DomainError):
     status = 409
 
 
+class ProcessDefinitionBroken(DomainError):
+    """The deployed process fails before anything could be saved (e.g. at its start)."""
+
+    status = 500
+
+
 class ValidationFailed(DomainError):
     status = 422
 

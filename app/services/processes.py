@@ -15,7 +15,7 @@ from ..models.types import utcnow
 from . import definitions, notify, progress, task_forms, timers
 from .access import get_user, is_candidate
 from .calendar import current_calendar
-from .errors import Forbidden
+from .errors import Forbidden, ProcessDefinitionBroken
 
 SYSTEM_DEPARTMENT = "nic"  # cases the system opens itself (e.g. a missed deadline) are opened in 网信中心's name
 
@@ -59,7 +59,12 @@ def start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *,
     now = utcnow()
     result = {**clean, **additions, "basis": form.get("basis", ""), "by": user.username if user else "system",
               "at": now.isoformat(timespec="seconds")}
-    runtime.complete_user_task(workflow, first.task_id, result)
+    try:
+        runtime.complete_user_task(workflow, first.task_id, result)
+    except runtime.EngineError as exc:
+        db.session.rollback()
+        raise ProcessDefinitionBroken(f"「{parsed.name}」的流程定义在「{exc.element_id}」出错：{exc.reason}。"
+                                      "本次提交未保存，请联系管理员修正流程后重试") from exc
     instance = ProcessInstance(definition_id=definition_id, title=title[:200], initiator_id=user.id if user else None,
                                applicant_department_id=department.id, workflow_json="",
                                serializer_version=SERIALIZER_VERSION)

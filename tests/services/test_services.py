@@ -168,3 +168,15 @@ def test_a_runtime_failure_keeps_the_users_step_and_puts_the_instance_in_error(a
     view = requests.request_view(rid, _uid("cs_handler"))
     assert view["status_label"] == "流程出错（待管理员处理）"
     assert [h["opinion"] for h in view["history"] if h["action"] == "complete"] == ["同意"]  # nothing lost
+
+
+def test_a_process_that_fails_at_its_start_saves_nothing_and_says_so(app, ctx):
+    from app.services.errors import ProcessDefinitionBroken
+
+    xml = (app.config["BPMN_DIR"] / "share_request.bpmn").read_bytes()
+    definitions.deploy_xml(xml.replace(b"application.get('action') == 'withdraw'", b"application['missing']"),
+                           "share_request.bpmn")
+    with pytest.raises(ProcessDefinitionBroken) as info:
+        _submit("course_schedule")
+    assert "gw_fill" in info.value.message and "未保存" in info.value.message
+    assert db.session.scalar(select(db.func.count(ProcessInstance.id))) == 0
