@@ -191,6 +191,8 @@ def _advance(workflow: BpmnWorkflow, task: Task | None) -> None:
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
         raise EngineError(_failed_element(exc, task), _first_line(exc)) from exc
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # bad data reaching SpiffWorkflow's internals
+        raise EngineError(_failed_element(exc, task), f"{type(exc).__name__}: {_first_line(exc)}") from exc
 
 
 def _failed_element(exc: Exception, task: Task | None) -> str | None:

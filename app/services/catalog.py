@@ -181,6 +181,8 @@ def apply_share_class(resource_id: int, share_class: str, instance: ProcessInsta
     resource = db.session.get(DataResource, resource_id)
     if resource is None or share_class not in {c.value for c in ShareClass}:
         raise ValueError(f"cannot apply share class {share_class!r} to resource {resource_id}")
+    if resource.owner_department_id != instance.applicant_department_id:
+        raise ValueError("only the owning department's request may change a resource's share class")
     before = snapshot(resource)
     resource.share_class = share_class
     audit.record("catalog_class_changed", instance_id=instance.id, step=f"变更「{resource.name}」的共享类型",

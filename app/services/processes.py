@@ -15,7 +15,7 @@ from ..models.types import utcnow
 from . import definitions, notify, progress, task_forms, timers
 from .access import get_user, is_candidate
 from .calendar import current_calendar
-from .errors import Forbidden, ProcessDefinitionBroken
+from .errors import Forbidden, NotFound, ProcessDefinitionBroken
 
 SYSTEM_DEPARTMENT = "nic"  # cases the system opens itself (e.g. a missed deadline) are opened in 网信中心's name
 
@@ -29,17 +29,24 @@ def _initial_data(department: Department, user: User | None) -> dict[str, Any]:
 
 
 def start_form(process_key: str, user_id: int) -> dict[str, Any]:
-    """The form of the process's first user task, and whether the user may start the process."""
+    """The form of the process's first user task, and whether the user may start the process here. Only start
+    forms marked "startable" are offered (others are started by their own pages or by the system)."""
     user = get_user(user_id)
     parsed = definitions.parsed_definition(definitions.latest_definition_id(process_key))
-    first = _first_task(runtime.start_workflow(parsed.spec, parsed.subprocess_specs,
-                                               _initial_data(user.department, user), current_calendar()))
-    return {"process_key": process_key, "name": parsed.name, "form": task_forms.load_form(first.form_key),
-            "allowed": bool(user.roles & set(first.candidate_roles))}
+    try:  # a dry start (nothing saved) shows which form the process opens with
+        views = runtime.ready_user_tasks(runtime.start_workflow(
+            parsed.spec, parsed.subprocess_specs, _initial_data(user.department, user), current_calendar()))
+    except runtime.EngineError:
+        views = []  # needs data only the system provides (e.g. an inspection round)
+    form = task_forms.load_form(views[0].form_key) if len(views) == 1 else None
+    if form is None or not form.get("startable"):
+        raise NotFound(f"「{parsed.name}」不能在此发起")
+    return {"process_key": process_key, "name": parsed.name, "form": form,
+            "allowed": bool(user.roles & set(views[0].candidate_roles))}
 
 
 def start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *, describe: Describe | None = None,
-                  extra: dict[str, Any] | None = None, commit: bool = True) -> int:
+                  extra: dict[str, Any] | None = None, commit: bool = True, startable_only: bool = False) -> int:
     """Start an instance and complete its first task with the validated form. user_id None: the system starts it
     (in 网信中心's name), e.g. a violation case opened when a provider misses its deadline. Returns the id."""
     user = get_user(user_id) if user_id is not None else None
@@ -51,6 +58,8 @@ def start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *,
                                                                              **(extra or {})}, current_calendar())
     first = _first_task(workflow)
     form = task_forms.load_form(first.form_key)
+    if startable_only and not form.get("startable"):
+        raise NotFound(f"「{parsed.name}」不能在此发起")
     if user is not None and not (user.roles & set(first.candidate_roles)):
         raise Forbidden(f"您的角色不能发起「{parsed.name}」")
     clean = task_forms.validate(form, raw)

@@ -210,3 +210,14 @@ def test_quality_feedback_closed_by_nic_and_share_class_change_rejected(login):
     assert request_json(student, approval)["status_label"] == "维持原共享类型"
     catalog = {r["code"]: r for r in handler.get("/api/v1/catalog").get_json()["resources"]}
     assert catalog["student_awards"]["share_class"] == "conditional"
+
+
+def test_only_startable_processes_can_be_started_by_url(login):
+    handler = login("cs_handler")
+    for key in ("catalogue_class_change", "security_inspection", "share_request"):
+        assert handler.get(f"/processes/{key}/new").status_code == 404
+        assert handler.post(f"/processes/{key}/new", {"resource_id": "1", "resource_name": "x",
+                                                       "current_class": "conditional",
+                                                       "requested_class": "unconditional",
+                                                       "reason": "想改别人的资源"}).status_code == 404
+    assert handler.get("/processes/no_such_process/new").status_code == 404

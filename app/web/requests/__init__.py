@@ -57,7 +57,8 @@ def start(process_key: str):
     if request.method == "POST":
         try:
             instance_id = processes.start_process(
-                process_key, current_user.id, task_forms.parse_post(page["form"], request.form.to_dict(flat=False)))
+                process_key, current_user.id, task_forms.parse_post(page["form"], request.form.to_dict(flat=False)),
+                startable_only=True)
         except ValidationFailed as exc:
             values, errors, status = exc.values, exc.errors, 422
             flash(exc.message, "error")
