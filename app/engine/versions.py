@@ -118,10 +118,6 @@ def migrate(workflow: BpmnWorkflow, target: ParsedProcess) -> None:
         raise EngineError(None, str(exc).splitlines()[0]) from exc
 
 
-def failed_steps(workflow: BpmnWorkflow) -> list[str]:
-    return [t.task_spec.bpmn_id or t.task_spec.name for t in workflow.get_tasks(state=TaskState.ERROR)]
-
-
 def retry_failed(workflow: BpmnWorkflow) -> int:
     """Run the failed steps again (after a fix); raises EngineError if one fails again. Returns how many."""
     failed = workflow.get_tasks(state=TaskState.ERROR)

@@ -16,8 +16,9 @@ from . import definitions, notify, progress, task_forms, timers
 from .access import get_user, is_candidate
 from .calendar import current_calendar
 from .errors import Forbidden, NotFound, ProcessDefinitionBroken
+from .reference_data import NIC
 
-SYSTEM_DEPARTMENT = "nic"  # cases the system opens itself (e.g. a missed deadline) are opened in 网信中心's name
+SYSTEM_DEPARTMENT = NIC  # cases the system opens itself (e.g. a missed deadline) are opened in 网信中心's name
 
 Describe = Callable[[dict[str, Any]], tuple[str, str, dict[str, Any]]]
 
