@@ -65,6 +65,7 @@ def list_requests(user_id: int) -> list[dict[str, Any]]:
 
 def _summary(instance: ProcessInstance) -> dict[str, Any]:
     return {"id": instance.id, "title": instance.title, "status": instance.status,
+            "process_name": instance.definition.name,
             "status_label": status_label(instance), "current_step": instance.current_step,
             "applicant_department": instance.applicant_department.name,
             "initiator": instance.initiator.display_name if instance.initiator else "系统",

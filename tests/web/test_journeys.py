@@ -205,3 +205,12 @@ def test_request_page_shows_status_holder_history_and_diagram(login):
     assert "&#34;fill_application&#34;" in html or '"fill_application"' in html
     assert head.get(f"/requests/{rid}").status_code == 200
     assert handler.get("/static/vendor/bpmn-js/bpmn-navigated-viewer.production.min.js").status_code == 200
+
+
+def test_request_list_shows_each_process_and_only_what_the_user_may_see(login):
+    handler = login("cs_handler")
+    rid = submit(handler, {"course_schedule": ["kch"]})
+    html = handler.get("/requests").get_data(as_text=True)
+    assert f"#{rid}" in html and "信息化数据资源共享申请" in html and "办理中" in html
+    assert f"#{rid}" not in login("me_handler").get("/requests").get_data(as_text=True)
+    assert f"#{rid}" in login("supervisor").get("/requests").get_data(as_text=True)
