@@ -1,14 +1,13 @@
 """Administration: the working-day calendar."""
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ...engine.parser import MAX_BPMN_BYTES, BpmnInvalid
 from ...models.org import Role
 from ...models.process import INSTANCE_STATUS_LABELS
+from ...models.types import CHINA_TZ, utcnow
 from ...services import calendar as calendar_service
 from ...services import definitions, instances, org, task_forms
 from ...services.errors import Conflict, ValidationFailed
@@ -25,7 +24,7 @@ def require_admin():
 
 @bp.route("/calendar", methods=["GET", "POST"])
 def calendar():
-    today = date.today()
+    today = utcnow().astimezone(CHINA_TZ).date()  # the university's date, whatever the server's zone
     year = request.values.get("year", type=int) or today.year + 1
     errors, text, status = {}, None, 200
     if request.method == "POST":
