@@ -51,22 +51,23 @@ def start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *,
     """Start an instance and complete its first task with the validated form. user_id None: the system starts it
     (in 网信中心's name), e.g. a violation case opened when a provider misses its deadline. Returns the id."""
     user = get_user(user_id) if user_id is not None else None
-    department = user.department if user else db.session.scalar(
-        select(Department).where(Department.code == SYSTEM_DEPARTMENT))
-    definition_id = definitions.latest_definition_id(process_key)
-    parsed = definitions.parsed_definition(definition_id)
-    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {**_initial_data(department, user),
-                                                                             **(extra or {})}, current_calendar())
+    department = user.department if user else _system_department()
+    definition_id, parsed, workflow = _start(process_key, department, user, extra or {})
     first = _first_task(workflow)
     form = task_forms.load_form(first.form_key)
     if startable_only and not form.get("startable"):
         raise NotFound(f"「{parsed.name}」不能在此发起")
-    if user is not None and not (user.roles & set(first.candidate_roles)):
-        raise Forbidden(f"您的角色不能发起「{parsed.name}」")
+    now = utcnow()
+    record = TaskRecord(engine_task_id=first.task_id, element_id=first.element_id, title=first.title,
+                        lane=first.lane, form_key=first.form_key,
+                        candidate_role=first.candidate_roles[0] if first.candidate_roles else "",
+                        candidate_roles=list(first.candidate_roles), department_code=first.department,
+                        state=TaskState.completed, completed_by_id=user.id if user else None, completed_at=now)
+    if user is not None and not is_candidate(user, record):
+        raise Forbidden(f"您的角色或部门不能发起「{parsed.name}」")
     clean = task_forms.validate(form, raw)
     title, summary, additions = describe(clean) if describe else (f"{department.name}：{parsed.name}",
                                                                   task_forms.summary(form, clean), {})
-    now = utcnow()
     result = {**clean, **additions, "basis": form.get("basis", ""), "by": user.username if user else "system",
               "at": now.isoformat(timespec="seconds")}
     try:
@@ -75,29 +76,54 @@ def start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *,
         db.session.rollback()
         raise ProcessDefinitionBroken(f"「{parsed.name}」的流程定义在「{exc.element_id}」出错：{exc.reason}。"
                                       "本次提交未保存，请联系管理员修正流程后重试") from exc
-    instance = ProcessInstance(definition_id=definition_id, title=title[:200], initiator_id=user.id if user else None,
-                               applicant_department_id=department.id, workflow_json="",
-                               serializer_version=SERIALIZER_VERSION)
-    db.session.add(instance)
-    db.session.flush()
-    record = TaskRecord(instance_id=instance.id, engine_task_id=first.task_id, element_id=first.element_id,
-                        title=first.title, lane=first.lane, form_key=first.form_key,
-                        candidate_role=first.candidate_roles[0] if first.candidate_roles else "",
-                        candidate_roles=list(first.candidate_roles), department_code=first.department,
-                        state=TaskState.completed, completed_by_id=user.id if user else None, completed_at=now,
-                        opinion=clean.get(form.get("opinion_field", ""), None) or None)
-    if user is not None and not is_candidate(user, record):
-        raise Forbidden(f"您不能以本部门名义发起「{parsed.name}」")
+    instance = _new_instance(definition_id, title, user, department)
+    record.instance_id = instance.id
+    record.opinion = clean.get(form.get("opinion_field", ""), None) or None
     db.session.add(record)
     db.session.flush()
     rescheduled = progress.persist(instance, workflow, actor_id=user.id if user else None, action="submit",
                                    step=first.title, task_id=record.id, detail={"summary": summary, "result": result})
     if commit:
-        db.session.commit()
-        notify.send_pending_emails()
-        if rescheduled:
-            timers.changed()
+        _commit(rescheduled)
     return instance.id
+
+
+def start_round(process_key: str, title: str, data: dict[str, Any]) -> int:
+    """Start an instance the system runs on a schedule (no start form), e.g. a security inspection round."""
+    department = _system_department()
+    definition_id, _parsed, workflow = _start(process_key, department, None, data)
+    instance = _new_instance(definition_id, title, None, department)
+    _commit(progress.persist(instance, workflow, actor_id=None, action="start", step=title))
+    return instance.id
+
+
+def _system_department() -> Department:
+    return db.session.scalar(select(Department).where(Department.code == SYSTEM_DEPARTMENT))
+
+
+def _start(process_key: str, department: Department, user: User | None, data: dict[str, Any]):
+    """(definition id, parsed process, workflow run up to its first wait) for the latest version."""
+    definition_id = definitions.latest_definition_id(process_key)
+    parsed = definitions.parsed_definition(definition_id)
+    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs,
+                                      {**_initial_data(department, user), **data}, current_calendar())
+    return definition_id, parsed, workflow
+
+
+def _new_instance(definition_id: int, title: str, user: User | None, department: Department) -> ProcessInstance:
+    instance = ProcessInstance(definition_id=definition_id, title=title[:200], initiator_id=user.id if user else None,
+                               applicant_department_id=department.id, workflow_json="",
+                               serializer_version=SERIALIZER_VERSION)
+    db.session.add(instance)
+    db.session.flush()  # the id, for the task rows persist() writes
+    return instance
+
+
+def _commit(rescheduled: bool) -> None:
+    db.session.commit()
+    notify.send_pending_emails()
+    if rescheduled:
+        timers.changed()
 
 
 def _first_task(workflow) -> runtime.UserTaskView:
@@ -105,23 +131,3 @@ def _first_task(workflow) -> runtime.UserTaskView:
     if len(views) != 1:
         raise RuntimeError("流程开始后应当恰有一个用户任务（发起表单）")
     return views[0]
-
-
-def start_round(process_key: str, title: str, data: dict[str, Any]) -> int:
-    """Start an instance the system runs on a schedule (no start form), e.g. a security inspection round."""
-    department = db.session.scalar(select(Department).where(Department.code == SYSTEM_DEPARTMENT))
-    definition_id = definitions.latest_definition_id(process_key)
-    parsed = definitions.parsed_definition(definition_id)
-    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {**_initial_data(department, None),
-                                                                             **data}, current_calendar())
-    instance = ProcessInstance(definition_id=definition_id, title=title[:200], initiator_id=None,
-                               applicant_department_id=department.id, workflow_json="",
-                               serializer_version=SERIALIZER_VERSION)
-    db.session.add(instance)
-    db.session.flush()
-    rescheduled = progress.persist(instance, workflow, actor_id=None, action="start", step=title)
-    db.session.commit()
-    notify.send_pending_emails()
-    if rescheduled:
-        timers.changed()
-    return instance.id
