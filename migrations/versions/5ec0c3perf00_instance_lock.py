@@ -1,0 +1,24 @@
+"""parallel approvals / engine storage
+
+Revision ID: 5ec0c3perf00
+Revises: 5ec0b2audit0
+Create Date: 2026-11-25 11:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '5ec0c3perf00'
+down_revision = '5ec0b2audit0'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
