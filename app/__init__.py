@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .extensions import csrf, db, login_manager, migrate
+from .extensions import csrf, db, limiter, login_manager, migrate
 
 
 def create_app(config: object | str | None = None) -> Flask:
@@ -19,14 +19,17 @@ def create_app(config: object | str | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = "请先登录"
 
-    from . import models
+    from . import models  # noqa: F401  # every model registered before the first query
 
     @login_manager.user_loader
-    def load_user(user_id: str):
-        return db.session.get(models.User, int(user_id))
+    def load_user(session_id: str):
+        from .services.accounts import load_session_user
+
+        return load_session_user(session_id)  # "<id>:<nonce>": a rotated nonce ends the session
 
     from .web import register_blueprints
     from .web.errors import register_error_handlers

@@ -1,6 +1,8 @@
 """Flask CLI: deploy, seed-demo, users token."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +12,22 @@ from flask.cli import AppGroup
 
 from .engine.parser import BpmnInvalid
 from .models.types import CHINA_TZ
-from .services.errors import ValidationFailed
+from .services.errors import DomainError, ValidationFailed
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    """A refused command prints the reason in Chinese and exits 1, no traceback."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        raise click.ClickException("；".join(exc.errors.values())) from exc
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
 def register_cli(app: Flask) -> None:
@@ -42,9 +59,38 @@ def register_cli(app: Flask) -> None:
 
     @users.command("token")
     @click.argument("username")
-    def token(username: str) -> None:
-        """Print a new API bearer token for USERNAME."""
-        click.echo(org.issue_api_token(username))
+    @click.option("--days", type=int, default=None, help="Days until the token expires (default API_TOKEN_DAYS, 90).")
+    def token(username: str, days: int | None) -> None:
+        """Print a new API bearer token for USERNAME (shown only this once; only its SHA-256 is stored)."""
+        with _domain_errors():
+            secret = org.issue_api_token(username, days)
+            issued = org.list_api_tokens(username)[-1]
+        click.echo(f"令牌 #{issued['id']} 有效期至 {_local(issued['expires_at'])}；令牌只显示这一次：", err=True)
+        click.echo(secret)  # the last line of the output, alone on stdout
+
+    @users.command("tokens")
+    @click.argument("username")
+    def tokens(username: str) -> None:
+        """List USERNAME's API tokens: id, created, expires, last used, status (never the token)."""
+        with _domain_errors():
+            rows = org.list_api_tokens(username)
+        status = {"valid": "有效", "expired": "已过期", "revoked": "已吊销"}
+        click.echo("id\t创建\t到期\t最近使用\t状态")
+        for r in rows:
+            click.echo(f"{r['id']}\t{_local(r['created_at'])}\t{_local(r['expires_at'])}\t"
+                       f"{_local(r['last_used_at']) if r['last_used_at'] else '从未使用'}\t{status[r['status']]}")
+
+    @users.command("revoke-token")
+    @click.argument("username")
+    @click.option("--id", "token_id", type=int, help="The token to revoke (see `users tokens`).")
+    @click.option("--all", "revoke_all", is_flag=True, help="Revoke every token of the user.")
+    def revoke_token(username: str, token_id: int | None, revoke_all: bool) -> None:
+        """Revoke one API token of USERNAME (--id ID) or all of them (--all)."""
+        if (token_id is None) == (not revoke_all):
+            raise click.UsageError("请指定 --id ID 或 --all 之一")
+        with _domain_errors():
+            revoked = org.revoke_api_tokens(username, token_id)
+        click.echo(f"已吊销 {len(revoked)} 个令牌" + (f"：{', '.join(f'#{i}' for i in revoked)}" if revoked else ""))
 
     @users.command("create")
     @click.argument("username")
@@ -53,9 +99,41 @@ def register_cli(app: Flask) -> None:
     @click.option("--role", "roles", multiple=True, required=True)
     @click.password_option()
     def create(username: str, display_name: str, department_code: str, roles: tuple[str, ...], password: str) -> None:
-        """Create a user."""
-        org.create_user(username, display_name, department_code, list(roles), password)
+        """Create a user (password: 10+ characters with letters and digits, not the username, not a common one)."""
+        with _domain_errors():
+            org.create_user(username, display_name, department_code, list(roles), password)
         click.echo(f"已创建用户 {username}")
+
+    @users.command("set-password")
+    @click.argument("username")
+    @click.password_option()
+    def set_password(username: str, password: str) -> None:
+        """Set USERNAME's password (the policy applies); ends the user's sessions and clears a lockout."""
+        from .services import accounts
+
+        with _domain_errors():
+            accounts.set_password(username, password)
+        click.echo(f"已为 {username} 设置新密码，其所有登录已结束")
+
+    @users.command("disable")
+    @click.argument("username")
+    def disable(username: str) -> None:
+        """Disable USERNAME: no sign-in, no API tokens, current sessions end."""
+        from .services import accounts
+
+        with _domain_errors():
+            accounts.disable_user(username)
+        click.echo(f"已停用 {username}")
+
+    @users.command("enable")
+    @click.argument("username")
+    def enable(username: str) -> None:
+        """Enable USERNAME again (and clear a lockout)."""
+        from .services import accounts
+
+        with _domain_errors():
+            accounts.enable_user(username)
+        click.echo(f"已启用 {username}")
 
     app.cli.add_command(users)
 

@@ -1,6 +1,8 @@
 """Unbound extensions, bound in create_app()."""
 from __future__ import annotations
 
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -16,3 +18,5 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+# No default limits: only the routes that name a limit are throttled. Storage from RATELIMIT_STORAGE_URI.
+limiter = Limiter(key_func=get_remote_address)

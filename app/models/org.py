@@ -1,6 +1,7 @@
 """Departments, users, roles and API tokens."""
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from enum import StrEnum
 
@@ -29,6 +30,10 @@ ROLE_LABELS = {
 }
 
 
+def new_session_nonce() -> str:
+    return secrets.token_hex(16)
+
+
 class Department(db.Model):
     __tablename__ = "department"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,6 +54,11 @@ class User(UserMixin, db.Model):
     department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # failed logins since the last success; at LOGIN_MAX_FAILURES the account is locked until locked_until
+    failed_login_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # part of the session id (get_id): a new nonce ends every session signed with the old one
+    session_nonce: Mapped[str] = mapped_column(String(32), default=new_session_nonce)
     department: Mapped[Department] = relationship(back_populates="users")
 
     @property
@@ -68,13 +78,22 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # flask-login
         return self.active
 
+    def get_id(self) -> str:  # flask-login's alternative id: "<id>:<nonce>", stale once the nonce rotates
+        return f"{self.id}:{self.session_nonce}"
+
+    def rotate_session_nonce(self) -> None:
+        self.session_nonce = new_session_nonce()
+
 
 class ApiToken(db.Model):
-    """A bearer token for /api/v1; only its SHA-256 is stored."""
+    """A bearer token for /api/v1; only its SHA-256 is stored. Valid until expires_at unless revoked."""
 
     __tablename__ = "api_token"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     user: Mapped[User] = relationship()

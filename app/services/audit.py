@@ -14,6 +14,9 @@ ACTION_LABELS = {
     "process_started": "自动发起", "start": "发起",
     "grant": "登记授权", "suspend": "暂停", "resume": "恢复", "cancel": "取消",
     "migrate": "迁移版本",
+    "login_failed": "登录失败", "account_locked": "账号锁定", "logout": "退出登录", "password_change": "修改密码",
+    "password_change_failed": "修改密码失败", "password_set": "管理员设置密码", "user_disabled": "停用账号",
+    "user_enabled": "启用账号", "token_revoked": "吊销 API 令牌",
 }
 
 

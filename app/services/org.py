@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import ApiToken, DataDomain, DataResource, Department, Role, User
-from . import audit
+from ..models.types import utcnow
+from . import accounts, audit
 from .errors import NotFound, ValidationFailed
 from .reference_data import DEMO_PASSWORD, DEMO_RESOURCES, DEMO_USERS, DEPARTMENTS, DOMAINS
 
@@ -52,7 +54,11 @@ def seed_demo() -> list[tuple[str, str, str, str]]:
     return [(u, n, depts[d].name, r) for u, n, d, r in DEMO_USERS]
 
 
-def create_user(username: str, display_name: str, department_code: str, roles: list[str], password: str) -> int:
+def create_user(username: str, display_name: str, department_code: str, roles: list[str], password: str, *,
+                check_policy: bool = True) -> int:
+    """A new account; the password must meet the policy (check_policy=False only for demo and test data)."""
+    if check_policy:
+        accounts.check_password_policy(password, username)
     unknown = set(roles) - {r.value for r in Role}
     if unknown:
         raise ValidationFailed({"roles": f"未知角色：{', '.join(sorted(unknown))}"})
@@ -66,28 +72,66 @@ def create_user(username: str, display_name: str, department_code: str, roles: l
     return user.id
 
 
-def authenticate(username: str, password: str) -> User | None:
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None or not user.active or not user.check_password(password):
-        return None
-    return user
-
-
-def issue_api_token(username: str) -> str:
-    """Create a bearer token for the user; only its hash is stored."""
-    user = db.session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise NotFound(f"用户 {username} 不存在")
+def issue_api_token(username: str, days: int | None = None) -> str:
+    """Create a bearer token valid for `days` (default API_TOKEN_DAYS); only its hash is stored, so the token
+    itself exists only in the return value."""
+    user = _user_named(username)
+    days = int(current_app.config.get("API_TOKEN_DAYS", 90)) if days is None else days
+    if not 1 <= days <= 3660:
+        raise ValidationFailed({"days": "有效期须在 1 到 3660 天之间"}, message="有效期须在 1 到 3660 天之间")
     token = secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user_id=user.id, token_sha256=_sha(token)))
-    audit.record("token", user_id=user.id)
+    now = utcnow()
+    row = ApiToken(user_id=user.id, token_sha256=_sha(token), created_at=now, expires_at=now + timedelta(days=days))
+    db.session.add(row)
+    db.session.flush()
+    audit.record("token", user_id=user.id, detail={"token_id": row.id, "expires_at": row.expires_at.isoformat()})
     db.session.commit()
     return token
 
 
+def list_api_tokens(username: str) -> list[dict]:
+    """The user's tokens without the secret: id, created, expires, last used, status."""
+    user = _user_named(username)
+    now = utcnow()
+    rows = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id))
+    return [{"id": r.id, "created_at": r.created_at, "expires_at": r.expires_at, "last_used_at": r.last_used_at,
+             "status": "revoked" if r.revoked_at else "expired" if r.expires_at <= now else "valid"} for r in rows]
+
+
+def revoke_api_tokens(username: str, token_id: int | None = None) -> list[int]:
+    """Revoke one token of the user (by id) or, with token_id None, all of them; returns the ids revoked."""
+    user = _user_named(username)
+    query = select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    if token_id is not None:
+        query = query.where(ApiToken.id == token_id)
+    rows = list(db.session.scalars(query))
+    if token_id is not None and not rows:
+        raise NotFound(f"用户 {username} 没有有效的令牌 #{token_id}")
+    now = utcnow()
+    for row in rows:
+        row.revoked_at = now
+    audit.record("token_revoked", user_id=user.id, detail={"token_ids": [r.id for r in rows]})
+    db.session.commit()
+    return [r.id for r in rows]
+
+
 def user_for_token(token: str) -> User | None:
+    """The active user of an unexpired, unrevoked token; notes when it was last used (at most once a minute)."""
     row = db.session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha(token)))
-    return row.user if row is not None and row.user.active else None
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now or not row.user.active:
+        return None
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=1):
+        row.last_used_at = now
+        db.session.commit()
+    return row.user
+
+
+def _user_named(username: str) -> User:
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"用户 {username} 不存在")
+    return user
 
 
 def _sha(token: str) -> str:
