@@ -20,6 +20,10 @@ from ..models import CalendarYear
 from ..models.types import CHINA_TZ, utcnow
 from . import audit
 from .errors import ValidationFailed
+from .inputs import has_bad_char
+
+YEARS = range(2000, 2100)  # the years an administrator may view or enter (the lunar tables end before 2100)
+YEAR_MESSAGE = f"年份应为 {YEARS.start} 至 {YEARS.stop - 1} 之间的四位半角数字"
 
 _lock = threading.Lock()
 _cached: tuple[tuple, WorkingCalendar] | None = None
@@ -68,10 +72,24 @@ def provisional_warning(today: date | None = None) -> str | None:
             "调休上班日未知。国务院公布安排后请在「工作日历」中录入。")
 
 
+def parse_year(text: str | None, default: int) -> int:
+    """A year from a request parameter; full-width digits (which int() accepts) and years outside YEARS are
+    refused with ValidationFailed, an empty value gives the default."""
+    text = (text or "").strip()
+    if not text:
+        return default
+    if len(text) == 4 and text.isascii() and text.isdigit() and int(text) in YEARS:
+        return int(text)
+    raise ValidationFailed({"year": YEAR_MESSAGE}, message=YEAR_MESSAGE)
+
+
 def set_year_arrangement(year: int, text: str, user_id: int | None) -> dict[str, Any]:
     """Store an administrator's arrangement for a year and recompute pending deadlines that depend on it."""
-    if not 2000 <= year <= 2100:
-        raise ValidationFailed({"year": "年份应在 2000 至 2100 之间"})
+    if year not in YEARS:
+        raise ValidationFailed({"year": YEAR_MESSAGE})
+    if has_bad_char(text):
+        raise ValidationFailed({"text": "放假安排含有不允许的字符（空字符或不成对的 Unicode 代理字符）"},
+                               values={"year": year, "text": ""}, message="放假安排有误")
     try:
         arrangement = parse_arrangement(year, text)
     except ArrangementSyntaxError as exc:

@@ -14,6 +14,7 @@ from ..models.org import Role
 from . import audit
 from .access import get_user
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
+from .inputs import parse_id
 
 EDITOR_ROLES = (Role.handler, Role.dept_head)
 ATTRIBUTE_LABELS = {"name": "名称", "description": "说明", "domain_id": "数据域", "share_class": "共享类型",
@@ -83,8 +84,8 @@ def _clean(raw: dict[str, Any], creating: bool) -> dict[str, Any]:
         errors["code"] = "资源代码应为小写字母开头的字母、数字、下划线（2–60 位）"
     elif creating and db.session.scalar(select(DataResource.id).where(DataResource.code == code)):
         errors["code"] = "资源代码已存在"
-    domain = str(raw.get("domain_id", ""))
-    if not domain.isdigit() or db.session.get(DataDomain, int(domain)) is None:
+    domain = parse_id(raw.get("domain_id"))
+    if domain is None or db.session.get(DataDomain, domain) is None:
         errors["domain_id"] = "请选择数据域（附件3）"
     share_class = str(raw.get("share_class", ""))
     if share_class not in {c.value for c in ShareClass}:
@@ -101,7 +102,7 @@ def _clean(raw: dict[str, Any], creating: bool) -> dict[str, Any]:
         fields.append({"name": match.group(1), "label": match.group(2).strip()})
     if not fields and "fields" not in errors:
         errors["fields"] = "请至少列出一个数据项"
-    methods = [m for m in raw.get("delivery_methods", []) if m in DELIVERY_LABELS]
+    methods = [m for m in raw.get("delivery_methods", []) if isinstance(m, str) and m in DELIVERY_LABELS]
     if not methods:
         errors["delivery_methods"] = "请至少选择一种提供方式（第十二条）"
     frequency = str(raw.get("update_frequency", ""))
@@ -110,7 +111,7 @@ def _clean(raw: dict[str, Any], creating: bool) -> dict[str, Any]:
     if errors:
         raise ValidationFailed(errors, values=raw)
     return {"code": code, "name": name, "description": str(raw.get("description", "")).strip()[:2000],
-            "domain_id": int(domain), "share_class": share_class, "fields": fields, "delivery_methods": methods,
+            "domain_id": domain, "share_class": share_class, "fields": fields, "delivery_methods": methods,
             "update_frequency": frequency}
 
 

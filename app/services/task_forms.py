@@ -13,9 +13,12 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import DataResource, Department, ShareClass
 from .errors import NotFound, ValidationFailed
+from .inputs import parse_id
 
 FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department", "resource"}
 NOT_SHARED_MESSAGE = "「{name}」属于不共享类数据资源，不能申请使用（《管理办法》第十七条第（三）项）"
+MAX_RESOURCES = 100  # resources in one application (also bounds the IN list of the lookup)
+_TRUE = {"1", "true", "on", "yes"}
 
 
 def _forms_dir() -> Path:
@@ -86,12 +89,18 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
             clean[name] = _validate_resource(value, errors, f, required)
             continue
         if ftype == "checkbox":
-            checked = value is True or str(value).lower() in {"1", "true", "on", "yes"}
-            if required and not checked:
+            checked = _checked(value)
+            if checked is None:
+                errors[name] = f"「{f['label']}」应为是或否"
+            elif required and not checked:
                 errors[name] = f.get("required_message", f"请勾选「{f['label']}」")
-            clean[name] = checked
+            clean[name] = bool(checked)
             continue
-        text = "" if value is None else str(value).strip()
+        text = _text(value)
+        if text is None:
+            errors[name] = f"「{f['label']}」应为文本"
+            clean[name] = ""
+            continue
         if not text and f.get("default") is not None:
             text = str(f["default"])
         if not text:
@@ -113,6 +122,29 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+def _text(value: Any) -> str | None:
+    """A text or choice value: a string, or an integer (API clients send phone numbers as numbers); None for any
+    other JSON type (objects, lists, booleans, floats)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) < 10**20:
+        return str(value)
+    return None
+
+
+def _checked(value: Any) -> bool | None:
+    """A checkbox: a boolean, or a form-style string/number ("1", "on", "true"); None for other types."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        return value.strip().lower() in _TRUE
+    if isinstance(value, int):
+        return value == 1
+    return None
+
+
 def _required_if(field: dict[str, Any], raw: dict[str, Any]) -> bool:
     cond = field.get("required_if")
     return bool(cond) and all(str(raw.get(k, "")) in (v if isinstance(v, list) else [v]) for k, v in cond.items())
@@ -122,12 +154,12 @@ def _validate_resource(value: Any, errors: dict[str, str], field: dict[str, Any]
     """One shared catalogue resource, with its providing department (e.g. for data-quality feedback)."""
     if isinstance(value, dict):
         value = value.get("resource_id")
-    text = "" if value is None else str(value).strip()
-    if not text:
+    if value is None or value == "" or (isinstance(value, str) and not value.strip()):
         if required:
             errors[field["name"]] = f"请选择「{field['label']}」"
         return None
-    resource = db.session.get(DataResource, int(text)) if text.isdigit() else None
+    resource_id = parse_id(value)
+    resource = db.session.get(DataResource, resource_id) if resource_id is not None else None
     if resource is None or resource.retired or resource.share_class == ShareClass.not_shared:
         errors[field["name"]] = f"「{field['label']}」的选项无效"
         return None
@@ -137,18 +169,28 @@ def _validate_resource(value: Any, errors: dict[str, str], field: dict[str, Any]
 
 def _validate_resources(value: Any, errors: dict[str, str], name: str, required: bool) -> list[dict[str, Any]]:
     """Catalogue resources and the fields asked for (minimisation, Art. 4(6)); not_shared is refused (Art. 17(3))."""
-    items = value if isinstance(value, list) else []
+    if value is not None and not isinstance(value, list):
+        errors[name] = "申请内容应为数据资源的列表"
+        return []
+    items = value or []
     if not items:
         if required:
             errors[name] = "请至少选择一项数据资源，并勾选所需字段"
         return []
+    if len(items) > MAX_RESOURCES:
+        errors[name] = f"一次最多申请 {MAX_RESOURCES} 项数据资源"
+        return []
     ids: list[int] = []
     for item in items:
-        try:
-            ids.append(int(item["resource_id"]))
-        except (TypeError, KeyError, ValueError):
+        rid = parse_id(item.get("resource_id")) if isinstance(item, dict) else None
+        if rid is None:
             errors[name] = "数据资源编号无效"
             return []
+        asked = item.get("fields")
+        if asked is not None and not (isinstance(asked, list) and all(isinstance(x, str) for x in asked)):
+            errors[name] = "所需字段应为字段代码（文本）的列表"
+            return []
+        ids.append(rid)
     resources = {r.id: r for r in db.session.scalars(select(DataResource).where(DataResource.id.in_(ids)))}
     out: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -160,7 +202,7 @@ def _validate_resources(value: Any, errors: dict[str, str], name: str, required:
         if resource.share_class == ShareClass.not_shared:
             problems.append(NOT_SHARED_MESSAGE.format(name=resource.name))
             continue
-        asked = [str(x) for x in (item.get("fields") or [])]
+        asked = item.get("fields") or []
         known = {fld["name"]: fld["label"] for fld in resource.fields}
         unknown = [x for x in asked if x not in known]
         if not asked:
@@ -187,13 +229,22 @@ def _echo(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
         value = raw.get(f["name"])
         if f["type"] == "resources":
             chosen = value if isinstance(value, list) else []
-            values[f["name"]] = {str(i.get("resource_id")): [str(x) for x in i.get("fields") or []]
+            values[f["name"]] = {_scalar(i.get("resource_id")): [_scalar(x) for x in _list(i.get("fields"))]
                                  for i in chosen if isinstance(i, dict)}
         elif f["type"] == "resource" and isinstance(value, dict):
-            values[f["name"]] = str(value.get("resource_id"))
+            values[f["name"]] = _scalar(value.get("resource_id"))
         else:
-            values[f["name"]] = value
+            values[f["name"]] = value if value is None or isinstance(value, str | int | float) else ""
     return values
+
+
+def _scalar(value: Any) -> str:
+    """A submitted scalar as text to show again; anything structured (a hostile body) shows as nothing."""
+    return str(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def summary(form: dict[str, Any], clean: dict[str, Any]) -> str:

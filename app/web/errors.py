@@ -1,10 +1,12 @@
 """Error pages (HTML) and JSON errors under /api; never a bare 500."""
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
 from werkzeug.exceptions import HTTPException
 
+from ..extensions import db
 from ..services.errors import DomainError, ValidationFailed
 
 MESSAGES = {400: "请求有误", 401: "请先登录", 403: "您无权执行此操作", 404: "页面或数据不存在", 405: "不支持的请求方法",
@@ -16,9 +18,24 @@ def _wants_json() -> bool:
 
 
 def error_response(status: int, message: str, **extra):
+    # A failed request stores nothing, and after a database error the session must be usable again before the
+    # page's context processors (e.g. the unread-notification count) query it.
+    _rollback()
     if _wants_json():
         return jsonify({"error": message, **extra}), status
-    return render_template("error.html", status=status, message=message), status
+    try:
+        return render_template("error.html", status=status, message=message), status
+    except Exception:  # the database is unreachable: still answer with a page, never a bare traceback
+        current_app.logger.exception("error page could not be rendered")
+        return (f"<!doctype html><meta charset=utf-8><title>{status}</title><h1>{status}</h1><p>{escape(message)}</p>",
+                status, {"Content-Type": "text/html; charset=utf-8"})
+
+
+def _rollback() -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # a dead connection: the pool replaces it on the next checkout
+        current_app.logger.exception("rollback after an error failed")
 
 
 def register_error_handlers(app: Flask) -> None:

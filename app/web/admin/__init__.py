@@ -11,6 +11,7 @@ from ...models.types import CHINA_TZ, utcnow
 from ...services import calendar as calendar_service
 from ...services import definitions, instances, org, task_forms
 from ...services.errors import Conflict, ValidationFailed
+from ...services.inputs import parse_id
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -18,14 +19,15 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @bp.before_request
 @login_required
 def require_admin():
-    if not current_user.has_role(Role.admin):
+    # login_required lets OPTIONS through anonymously; an anonymous user has no roles
+    if not (current_user.is_authenticated and current_user.has_role(Role.admin)):
         abort(403, "只有系统管理员可以访问")
 
 
 @bp.route("/calendar", methods=["GET", "POST"])
 def calendar():
     today = utcnow().astimezone(CHINA_TZ).date()  # the university's date, whatever the server's zone
-    year = request.values.get("year", type=int) or today.year + 1
+    year = calendar_service.parse_year(request.values.get("year"), default=today.year + 1)
     errors, text, status = {}, None, 200
     if request.method == "POST":
         upload = request.files.get("file")
@@ -63,7 +65,9 @@ def versions(process_key: str):
 @bp.route("/migrations/<int:from_id>/<int:to_id>", methods=["GET", "POST"])
 def migration(from_id: int, to_id: int):
     if request.method == "POST":
-        chosen = [int(i) for i in request.form.getlist("instance_id")]
+        chosen = [parse_id(i) for i in request.form.getlist("instance_id")]
+        if None in chosen:
+            raise ValidationFailed({"instance_id": "实例编号无效"}, message="要迁移的实例编号无效")
         result = instances.migrate(from_id, to_id, current_user.id, chosen)
         flash(f"已迁移 {len(result['moved'])} 个实例" + (f"，{len(result['skipped'])} 个未迁移" if result["skipped"]
                                                         else ""), "success" if result["moved"] else "error")
@@ -73,7 +77,7 @@ def migration(from_id: int, to_id: int):
 
 @bp.get("/modeler")
 def modeler():
-    definition_id = request.args.get("definition_id", type=int)
+    definition_id = parse_id(request.args.get("definition_id"))
     return render_template("admin/modeler.html", definition_id=definition_id, form_keys=sorted(task_forms.form_keys()),
                            roles=[r.value for r in Role], departments=org.department_codes())
 
@@ -154,3 +158,4 @@ def instance_action(instance_id: int, action: str):
     except (Conflict, ValidationFailed) as exc:
         flash(exc.errors.get("reason", exc.message) if isinstance(exc, ValidationFailed) else exc.message, "error")
     return redirect(request.referrer or url_for("admin.instance_list"))
+
