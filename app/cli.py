@@ -191,6 +191,22 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(scheduler)
 
+    audit_group = AppGroup("audit", help="The tamper-evident audit log.")
+
+    @audit_group.command("verify")
+    @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
+    def audit_verify(batch_size: int) -> None:
+        """Check the audit log's hash chain; exit 1 and name the first broken row when a row was edited or deleted."""
+        from .services import audit_chain
+
+        report = audit_chain.verify_and_store("cli", batch_size=batch_size)
+        if not report.ok:
+            click.echo(report.message, err=True)
+            raise SystemExit(1)
+        click.echo(report.message)
+
+    app.cli.add_command(audit_group)
+
     @app.cli.command("inspections-start")
     def inspections_start() -> None:
         """Start this quarter's security inspection round now (Art. 31); does nothing if it exists."""

@@ -16,6 +16,8 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..models.types import CHINA_TZ
+
 log = logging.getLogger(__name__)
 JOBS_TABLE = "apscheduler_jobs"
 _app: Flask | None = None
@@ -90,6 +92,14 @@ def sync_job() -> None:
                               replace_existing=True, misfire_grace_time=None)
 
 
+def audit_verify_job() -> None:
+    """Verify the audit log's hash chain (daily); the result shows on the admin page."""
+    from ..services import audit_chain
+
+    with _app.app_context():
+        audit_chain.verify_and_store("scheduler")
+
+
 def wake() -> None:
     """Run the sync now (after a transaction changed timers)."""
     if _scheduler is not None and _scheduler.running:
@@ -109,6 +119,8 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
                      job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
     _scheduler.add_job(sync_job, "interval", seconds=app.config.get("SCHEDULER_SYNC_SECONDS", 30), id="sync",
                        replace_existing=True, next_run_time=datetime.now(UTC))
+    _scheduler.add_job(audit_verify_job, "cron", hour=3, minute=17, timezone=CHINA_TZ, id="audit-verify",
+                       replace_existing=True)
     if wake not in timers.on_change:
         timers.on_change.append(wake)
     return _scheduler

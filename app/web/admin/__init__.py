@@ -159,3 +159,6 @@ def instance_action(instance_id: int, action: str):
         flash(exc.errors.get("reason", exc.message) if isinstance(exc, ValidationFailed) else exc.message, "error")
     return redirect(request.referrer or url_for("admin.instance_list"))
 
+
+
+from . import audit as _audit  # noqa: E402,F401  (its routes are on bp)
