@@ -160,5 +160,4 @@ def instance_action(instance_id: int, action: str):
     return redirect(request.referrer or url_for("admin.instance_list"))
 
 
-
 from . import audit as _audit  # noqa: E402,F401  (its routes are on bp)
