@@ -35,11 +35,13 @@ def create_app(config: object | str | None = None) -> Flask:
     from .web.errors import register_error_handlers
     from .web.filters import register_filters
     from .web.input_guard import install as install_input_guard
+    from .web.security_headers import register_security_headers
 
     install_input_guard(app)  # before the blueprints: routes bind the app-wide `int` converter when registered
     register_blueprints(app)
     register_error_handlers(app)
     register_filters(app)
+    register_security_headers(app)
 
     from .cli import register_cli
 

@@ -15,6 +15,7 @@ from ..models.types import CHINA_TZ, utcnow
 from .access import OVERSIGHT_ROLES, get_user
 from .calendar import current_calendar, provisional_warning
 from .errors import Forbidden
+from .spreadsheet import append_row
 
 AGE_BUCKETS = ((2, "0–2 天"), (5, "3–5 天"), (10, "6–10 天"), (10**6, "10 天以上"))
 STATUS_LABELS = {"overdue": "已逾期", "due_soon": "即将到期", "on_time": "未到期", "no_deadline": "无时限"}
@@ -104,20 +105,21 @@ def export_xlsx(user_id: int, now: datetime | None = None) -> bytes:
     book = Workbook()
     sheet = book.active
     sheet.title = "在办任务"
-    sheet.append(["申请编号", "申请", "环节", "办理部门", "到达时间", "答复期限", "状态", "剩余工作日", "已等待天数"])
+    append_row(sheet, ["申请编号", "申请", "环节", "办理部门", "到达时间", "答复期限", "状态", "剩余工作日",
+                       "已等待天数"])
     for i in data["items"]:
-        sheet.append([i["instance_id"], i["request_title"], i["step"], i["department"], _local(i["created_at"]),
-                      _local(i["due_at"]), i["status_label"], i["remaining_working_days"], i["age_days"]])
+        append_row(sheet, [i["instance_id"], i["request_title"], i["step"], i["department"], _local(i["created_at"]),
+                           _local(i["due_at"]), i["status_label"], i["remaining_working_days"], i["age_days"]])
     quality = book.create_sheet("数据质量反馈")
-    quality.append(["提供部门", "反馈件数", "需答复次数", "按期答复", "逾期答复", "办理中", "已逾期未答复"])
+    append_row(quality, ["提供部门", "反馈件数", "需答复次数", "按期答复", "逾期答复", "办理中", "已逾期未答复"])
     for q in data["quality"]:
-        quality.append([q["department"], q["reports"], q["answers_asked"], q["on_time"], q["late"], q["open"],
-                        q["overdue"]])
+        append_row(quality, [q["department"], q["reports"], q["answers_asked"], q["on_time"], q["late"], q["open"],
+                             q["overdue"]])
     for title, groups in (("按部门", data["by_department"]), ("按环节", data["by_step"])):
         ws = book.create_sheet(title)
-        ws.append([title[1:], "在办", "已逾期", "即将到期"])
+        append_row(ws, [title[1:], "在办", "已逾期", "即将到期"])
         for name, counts in groups:
-            ws.append([name, counts.get("open", 0), counts.get("overdue", 0), counts.get("due_soon", 0)])
+            append_row(ws, [name, counts.get("open", 0), counts.get("overdue", 0), counts.get("due_soon", 0)])
     for ws in book.worksheets:
         for cell in ws[1]:
             cell.font = Font(bold=True)

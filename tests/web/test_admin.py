@@ -114,7 +114,7 @@ def test_upload_deploys_a_new_version_with_a_diff_and_migration_moves_instances(
     act(login("nic_head"), at_nic, APPROVE)  # version 1 keeps its step
     assert [t["title"] for t in request_json(handler, at_nic)["current_tasks"]] == ["网信中心提供数据"]
     download = admin.get(f"/definitions/{v2}.bpmn?download=1")
-    assert download.headers["Content-Disposition"] == "attachment; filename=share_request-v2.bpmn"
+    assert download.headers["Content-Disposition"] == 'attachment; filename="share_request-v2.bpmn"'
 
 
 def _edit(xml: str, remove: set[str], retarget: dict[str, str]) -> str:

@@ -21,6 +21,25 @@
   ];
   const modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: SPIFF } });
   window.processModeler = modeler; // for the browser tests and the console
+
+  // bpmn-js draws the align/distribute icons (context pad and menu) as SVG with style="..." attributes, which our CSP
+  // (style-src 'self', no 'unsafe-inline') refuses. Providers of the lowest priority run last and rewrite them as SVG
+  // presentation attributes (fill, stroke, ...), which CSP allows.
+  const styleToAttributes = (html) => html.replace(/style="([^"]*)"/g, (_m, css) => css.split(';')
+    .map((decl) => decl.split(':').map((part) => part.trim()))
+    .filter(([name, value]) => /^[a-z-]+$/.test(name || '') && value)
+    .map(([name, value]) => name + '="' + value.replace(/"/g, '') + '"').join(' '));
+  const withoutInlineStyles = (key) => (entries) => {
+    Object.values(entries).forEach((entry) => { if (entry[key]) { entry[key] = styleToAttributes(entry[key]); } });
+    return entries;
+  };
+  modeler.get('popupMenu').registerProvider('align-elements', 1, {
+    getPopupMenuEntries: () => withoutInlineStyles('imageHtml'),
+  });
+  modeler.get('contextPad').registerProvider(1, {
+    getContextPadEntries: () => withoutInlineStyles('html'),
+    getMultiElementContextPadEntries: () => withoutInlineStyles('html'),
+  });
   const panel = document.getElementById('properties');
   const statusBox = document.getElementById('modeler-status');
   const problemList = document.getElementById('problems');
@@ -172,7 +191,7 @@
       const helper = document.createElement('div');
       helper.className = 'timer-helper';
       helper.innerHTML = '<label>工作日期限助手：从变量 <input name="helper_var" value="forwarded_at" class="code"> 起 ' +
-        '<input name="helper_days" type="number" min="1" value="5" style="width:5em"> 个工作日 ' +
+        '<input name="helper_days" type="number" min="1" value="5" class="days"> 个工作日 ' +
         '<button type="button">生成</button></label>';
       helper.querySelector('button').addEventListener('click', () => {
         const variable = helper.querySelector('[name=helper_var]').value.trim() || 'forwarded_at';

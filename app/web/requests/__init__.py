@@ -1,12 +1,13 @@
 """The applicant's side: new request, my requests, the request page with its diagram."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ...services import catalog, grants, processes, task_forms
 from ...services import requests as share_requests
 from ...services.errors import Conflict, ValidationFailed
+from ..downloads import attachment
 
 bp = Blueprint("requests", __name__)
 
@@ -89,9 +90,10 @@ def urge(instance_id: int):
 @bp.get("/definitions/<int:definition_id>.bpmn")
 @login_required
 def definition_xml(definition_id: int):
+    """The diagram as a download, never rendered inline (its <documentation> may carry SVG/XHTML); bpmn-js reads
+    it with fetch(), which ignores Content-Disposition."""
     name, xml = share_requests.definition_file(definition_id, current_user.id)
-    headers = {"Content-Disposition": f"attachment; filename={name}"} if request.args.get("download") else {}
-    return Response(xml, mimetype="application/xml", headers=headers)
+    return attachment(xml, name)
 
 
 @bp.get("/grants")

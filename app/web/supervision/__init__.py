@@ -1,11 +1,12 @@
 """The supervisors' page: overdue and due-soon items, by department and step, with an Excel export."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, render_template
+from flask import Blueprint, render_template
 from flask_login import current_user, login_required
 
 from ...models.types import CHINA_TZ, utcnow
 from ...services import supervision
+from ..downloads import attachment
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 
@@ -21,5 +22,4 @@ def index():
 def export():
     content = supervision.export_xlsx(current_user.id)
     name = f"overdue-{utcnow().astimezone(CHINA_TZ):%Y%m%d-%H%M}.xlsx"
-    return Response(content, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f"attachment; filename={name}"})
+    return attachment(content, name, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
