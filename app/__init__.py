@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 from flask import Flask
+from sqlalchemy import event
 
 from .extensions import csrf, db, limiter, login_manager, migrate
 
@@ -16,6 +17,7 @@ def create_app(config: object | str | None = None) -> Flask:
     _sqlite_pragmas(app)
 
     db.init_app(app)
+    _sqlite_wal(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     csrf.init_app(app)
     login_manager.init_app(app)
@@ -55,3 +57,19 @@ def _sqlite_pragmas(app: Flask) -> None:
         options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
         options.setdefault("connect_args", {})["timeout"] = 15
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _sqlite_wal(app: Flask) -> None:
+    """File SQLite databases run in WAL mode: readers (inboxes, request pages) go on while one writer commits, and
+    the writers queue on the database lock (busy timeout above) instead of failing."""
+    with app.app_context():
+        engine = db.engine
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return
+
+    def wal(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    event.listen(engine, "connect", wal)

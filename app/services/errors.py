@@ -40,3 +40,9 @@ class ValidationFailed(DomainError):
         super().__init__(message)
         self.errors = errors
         self.values = values or {}
+
+
+class Busy(DomainError):
+    """The database stayed busy (lock timeout, repeated deadlock) after bounded retries; nothing was saved."""
+
+    status = 503

@@ -4,8 +4,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm.exc import StaleDataError
 
 from ..engine import runtime
 from ..extensions import db
@@ -13,7 +11,7 @@ from ..models import ProcessInstance, TaskRecord, User
 from ..models.process import InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
-from . import audit, notify, progress, task_forms, timers
+from . import audit, instance_lock, notify, progress, task_forms, timers
 from .access import department_filter, get_user, is_candidate, require_candidate
 from .errors import Conflict, NotFound
 from .requests import catalogue, request_view, task_holder
@@ -121,54 +119,62 @@ def release(task_id: int, user_id: int) -> None:
 def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: bool = False) -> int:
     """Validate the form and complete the task once; a second or concurrent completion raises Conflict.
 
-    Returns the instance id.
+    The form is checked first; then, holding the instance's lock, the task's state is read again (someone may
+    have completed it while we waited), the workflow is loaded, run, saved and projected. Returns the instance id.
     """
     user, record = _actionable(task_id, user_id)
     form = task_forms.load_form(record.form_key)
-    instance = record.instance
-    progress.require_running(instance)
-    workflow = progress.load(instance)
-    if withdraw and form.get("allow_withdraw"):
-        view = runtime.get_ready_task(workflow, record.engine_task_id)
-        result: dict[str, Any] = {**view.data.get(view.result_variable, {}), "action": "withdraw"}
-        summary, opinion = "撤回申请", None
-    else:
+    withdrawing = withdraw and bool(form.get("allow_withdraw"))
+    result: dict[str, Any] = {}
+    summary, opinion = "撤回申请", None
+    if not withdrawing:
         result = task_forms.validate(form, raw)
         if form.get("allow_withdraw"):
             result["action"] = "submit"
         summary = task_forms.summary(form, result)
         opinion = result.get(form.get("opinion_field", ""), None) or None
-    result = {**result, "by": user.username, "by_name": user.display_name, "department": user.department.code,
-              "at": utcnow().isoformat(timespec="seconds"), "basis": form.get("basis", "")}
-    failure: runtime.EngineError | None = None
-    try:
-        runtime.complete_user_task(workflow, record.engine_task_id, result)
-    except runtime.TaskNotReady:
-        raise _already_done(record) from None
-    except runtime.EngineError as exc:
-        failure = exc  # the user's step is kept; the instance waits for an administrator
-    try:
+    stamp = {"by": user.username, "by_name": user.display_name, "department": user.department.code,
+             "at": utcnow().isoformat(timespec="seconds"), "basis": form.get("basis", "")}
+
+    def work(instance: ProcessInstance) -> bool:
+        current = db.session.get(TaskRecord, task_id, populate_existing=True)  # as it is now that we hold the lock
+        if current.state != TaskState.ready:
+            raise _already_done(current)
+        if current.claimed_by_id not in (None, user.id):
+            raise Conflict(f"该任务已由{current.claimed_by.display_name}签收，不能办理")
+        progress.require_running(instance)
+        workflow = progress.load(instance)
+        submitted = result
+        failure: runtime.EngineError | None = None
+        try:
+            if withdrawing:
+                view = runtime.get_ready_task(workflow, current.engine_task_id)
+                submitted = {**view.data.get(view.result_variable, {}), "action": "withdraw"}
+            submitted = {**submitted, **stamp}
+            runtime.complete_user_task(workflow, current.engine_task_id, submitted)
+        except runtime.TaskNotReady:
+            raise _already_done(current) from None
+        except runtime.EngineError as exc:
+            failure = exc  # the user's step is kept; the instance waits for an administrator
         done = db.session.execute(update(TaskRecord).where(
-            TaskRecord.id == record.id, TaskRecord.state == TaskState.ready).values(
+            TaskRecord.id == task_id, TaskRecord.state == TaskState.ready).values(
             state=TaskState.completed, completed_by_id=user.id, completed_at=utcnow(), claimed_by_id=user.id,
             opinion=opinion), execution_options={"synchronize_session": False})
-        if done.rowcount != 1:
-            raise Conflict("该任务刚刚已被他人办理，不能重复办理")
-        step = {"actor_id": user.id, "action": "complete", "step": record.title, "task_id": record.id,
-                "opinion": opinion, "detail": {"summary": summary, "result": result}}
+        if done.rowcount != 1:  # changed by a path that does not take the instance's lock
+            raise _already_done(db.session.get(TaskRecord, task_id, populate_existing=True))
+        step = {"actor_id": user.id, "action": "complete", "step": current.title, "task_id": task_id,
+                "opinion": opinion, "detail": {"summary": summary, "result": submitted}}
         if failure is None:
             rescheduled = progress.persist(instance, workflow, **step)
         else:
             progress.record_failure(instance, workflow, failure, **step)
             rescheduled = False
         db.session.commit()
-    except (StaleDataError, OperationalError, Conflict) as exc:
-        db.session.rollback()
-        if isinstance(exc, OperationalError) and "lock" not in str(exc).lower():
-            raise
-        raise Conflict("该任务刚刚已被他人办理，不能重复办理") from exc
+        return rescheduled
+
+    instance_id = record.instance_id
+    rescheduled = instance_lock.run_locked(instance_id, work)
     notify.send_pending_emails()
     if rescheduled:
         timers.changed()
-    return instance.id
-
+    return instance_id
