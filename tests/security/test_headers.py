@@ -56,6 +56,8 @@ def test_every_kind_of_response_carries_the_headers(client, login):
         ("API 401 JSON", client.get("/api/v1/catalog"), 401),
         ("405", client.put("/login"), 405),
         ("CSRF error", client.post("/login", data={"username": "admin", "password": "x"}), 400),
+        ("hostile input refused before the view", client.get("/login?next=%00"), 400),
+        ("id beyond the integer range", client.get("/requests/99999999999999999999"), 404),
     ]
     handler = login("cs_handler")
     signed_in = [
