@@ -32,6 +32,9 @@ class Config:
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "share")  # several sites on one Redis
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;100 per hour")  # POST /login per client
+    # Behind N reverse proxies set TRUSTED_PROXY_COUNT=N, else every client looks like the proxy and shares one limit;
+    # never set it without a proxy (X-Forwarded-For would then choose the address).
+    TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
     LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))  # then the account is locked ...
     LOGIN_LOCKOUT_MINUTES = int(os.environ.get("LOGIN_LOCKOUT_MINUTES", "15"))  # ... for this long
     API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "90"))

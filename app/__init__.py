@@ -6,6 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf, db, limiter, login_manager, migrate
 
@@ -15,6 +16,9 @@ def create_app(config: object | str | None = None) -> Flask:
     app.config.from_object(config or os.environ.get("APP_CONFIG", "config.Config"))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     _sqlite_pragmas(app)
+    if app.config.get("TRUSTED_PROXY_COUNT"):  # behind a reverse proxy: the client address for login throttling
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"],
+                                x_proto=app.config["TRUSTED_PROXY_COUNT"])
 
     db.init_app(app)
     _sqlite_wal(app)

@@ -64,9 +64,7 @@ def register_cli(app: Flask) -> None:
         """Print a new API bearer token for USERNAME (shown only this once; only its SHA-256 is stored)."""
         with _domain_errors():
             secret = org.issue_api_token(username, days)
-            issued = org.list_api_tokens(username)[-1]
-        click.echo(f"令牌 #{issued['id']} 有效期至 {_local(issued['expires_at'])}；令牌只显示这一次：", err=True)
-        click.echo(secret)  # the last line of the output, alone on stdout
+        click.echo(secret)  # the only output, so that scripts can take it as it is; `users tokens` shows the expiry
 
     @users.command("tokens")
     @click.argument("username")

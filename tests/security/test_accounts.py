@@ -99,6 +99,26 @@ def test_one_client_is_throttled_after_the_limit_and_others_are_not(sec_app, use
         assert post_login(client_for(sec_app, address), user, PASSWORD).status_code == 302
 
 
+def test_a_forged_forwarded_for_header_does_not_escape_the_throttle(sec_app):
+    client = client_for(sec_app)
+    statuses = [post_login(client, "secacct_nobody", "whatever-1").status_code for _ in range(2)]
+    for n in range(3):
+        client.environ_base["HTTP_X_FORWARDED_FOR"] = f"192.0.2.{n}"
+        statuses.append(post_login(client, "secacct_nobody", "whatever-1").status_code)
+    assert statuses == [401, 401, 401, 401, 429]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit(app, user):
+    proxied = accounts_app(app, TRUSTED_PROXY_COUNT=1, LOGIN_RATE_LIMIT="2 per minute")
+    proxy = new_address()
+    first, second = client_for(proxied, proxy), client_for(proxied, proxy)
+    first.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    second.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.8"
+    assert [post_login(first, user, "wrong-password-1").status_code for _ in range(3)] == [401, 401, 429]
+    assert post_login(second, user, PASSWORD).status_code == 302
+    assert {r.detail["client"] for r in audit_rows(proxied, "login_failed")} == {"198.51.100.7"}
+
+
 def test_logins_and_failures_are_in_the_audit_log_with_user_and_client(sec_app, user):
     address = new_address()
     client = client_for(sec_app, address)

@@ -20,7 +20,7 @@ def authenticate():
     if header.startswith("Bearer "):
         user = org.user_for_token(header.removeprefix("Bearer ").strip())
         if user is None:
-            return error_response(401, "API 令牌无效、已过期或已吊销")
+            return error_response(401, "API 令牌无效")  # unknown, expired, revoked or of a disabled user
         g.api_user_id = user.id
         return None
     if not current_user.is_authenticated:
