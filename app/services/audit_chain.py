@@ -243,6 +243,9 @@ def _row_problem(row, prev_id: int, prev_hash: str) -> str | None:
                         action=row.action, step=row.step, opinion=row.opinion, detail=row.detail,
                         prev_hash=row.prev_hash)
     if digest != row.row_hash:
+        original = _original_id(row)
+        if original is not None:
+            return f"顺序被改动（这条记录原为 #{original}，被移到了 #{row.id}）"
         return "内容被修改（哈希与内容不符）"
     if row.prev_hash == prev_hash:
         return None
@@ -252,6 +255,28 @@ def _row_problem(row, prev_id: int, prev_hash: str) -> str | None:
         missing = f"#{prev_id + 1}" if row.id == prev_id + 2 else f"#{prev_id + 1}–#{row.id - 1}"
         return f"{missing} 被删除（编号缺失，prev_hash 与前一条 #{prev_id} 不符）"
     return f"与前一条 #{prev_id} 不相连（记录被删除后重新编号、被替换或顺序被改动）"
+
+
+def _original_id(row) -> int | None:
+    """The id under which this unchanged row was chained, when it was only renumbered (moved): one more than its
+    original predecessor's, or one less than its original successor's (scans, but only once a row has failed)."""
+    candidates = set()
+    if row.prev_hash == GENESIS_HASH:
+        candidates.add(1)
+    else:
+        predecessor = db.session.scalar(select(_LOG.c.id).where(_LOG.c.row_hash == row.prev_hash).limit(1))
+        if predecessor is not None:
+            candidates.add(predecessor + 1)
+    successor = db.session.scalar(select(_LOG.c.id).where(_LOG.c.prev_hash == row.row_hash).limit(1))
+    if successor is not None:
+        candidates.add(successor - 1)
+    for candidate in sorted(candidates - {row.id}):
+        digest = row_digest(id=candidate, at=row.at, user_id=row.user_id, instance_id=row.instance_id,
+                            task_id=row.task_id, action=row.action, step=row.step, opinion=row.opinion,
+                            detail=row.detail, prev_hash=row.prev_hash)
+        if digest == row.row_hash:
+            return candidate
+    return None
 
 
 def verify_and_store(source: str, user_id: int | None = None, batch_size: int = 2000) -> ChainReport:
