@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -26,6 +26,7 @@ T = TypeVar("T")
 ATTEMPTS = 3
 # PostgreSQL: serialization_failure, deadlock_detected, lock_not_available
 _RETRY_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+_SQLITE_TOUCH = text("UPDATE process_instance SET lock_version = lock_version WHERE id = :id")
 _RETRY_SQLITE = ("database is locked", "database table is locked", "database is busy")
 
 
@@ -37,9 +38,8 @@ def lock_instance(instance_id: int) -> ProcessInstance:
     pysqlite opens its transaction just before the first write, so nothing read inside the transaction predates
     the lock; the instance is then read again (populate_existing) with its current workflow and lock_version."""
     if db.session.get_bind().dialect.name == "sqlite":
-        db.session.execute(update(ProcessInstance).where(ProcessInstance.id == instance_id)
-                           .values(lock_version=ProcessInstance.lock_version),
-                           execution_options={"synchronize_session": False})
+        # plain SQL: an ORM update() would also bump updated_at (its onupdate default)
+        db.session.execute(_SQLITE_TOUCH, {"id": instance_id})
     else:  # the id column only: an ORM load FOR UPDATE would refuse an identity-map copy of an older version
         db.session.execute(select(ProcessInstance.id).where(ProcessInstance.id == instance_id).with_for_update())
     instance = db.session.get(ProcessInstance, instance_id, populate_existing=True)

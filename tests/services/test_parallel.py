@@ -153,6 +153,7 @@ class _PgDeadlock(Exception):
 
 def test_run_locked_retries_what_the_database_asks_to_retry_and_nothing_else(ctx):
     rid = _submit("course_schedule")
+    updated_at = db.session.get(ProcessInstance, rid).updated_at
     db.session.commit()
     calls: list[int] = []
 
@@ -193,7 +194,8 @@ def test_run_locked_retries_what_the_database_asks_to_retry_and_nothing_else(ctx
     with pytest.raises(Conflict):
         instance_lock.run_locked(rid, refused_after_writing)
     db.session.expire_all()
-    assert db.session.get(ProcessInstance, rid).current_step != "不应保存"  # rolled back, lock released
+    instance = db.session.get(ProcessInstance, rid)
+    assert instance.current_step != "不应保存" and instance.updated_at == updated_at  # rolled back, lock released
     assert instance_lock.lock_instance(rid).id == rid
     db.session.rollback()
 
