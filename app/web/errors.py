@@ -50,8 +50,9 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
-        return error_response(exc.code or 500, exc.description if exc.code == 403 and exc.description and
-                              not exc.description.startswith("You don") else MESSAGES.get(exc.code or 500, exc.name))
+        code = exc.code or 500
+        own = exc.description and exc.description != type(exc).description  # abort(400, "...") from our code
+        return error_response(code, exc.description if own else MESSAGES.get(code, exc.name))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -46,7 +46,7 @@ def test_out_of_range_and_odd_ids_in_urls_are_404(app, login, raw_id):
             assert resp.status_code == 404 and resp.is_json, (url, resp.status_code)
         else:
             browser = admin if url.startswith("/admin/") else handler
-            resp = browser.get(url) if method == "GET" else browser.post(url)
+            resp = browser.get(url) if method == "GET" else browser.post(url, {"reason": "测试"})
             assert resp.status_code == 404, (url, resp.status_code)
             assert "页面或数据不存在" in resp.get_data(as_text=True) or "不存在" in resp.get_data(as_text=True)
     assert row_counts(app) == before
@@ -205,6 +205,16 @@ def test_deeply_nested_or_non_standard_json_is_400(app, login, raw, reason):
     before = row_counts(app)
     resp = handler.client.post("/api/v1/requests", data=raw, content_type="application/json", headers=token)
     assert resp.status_code == 400 and reason in resp.get_json()["error"], resp.get_data(as_text=True)
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("body", [b"[1]", b'"<x/>"', b"5", b"null", b'{"xml": 5}', b'{"xml": ["<x/>"]}', b"{"])
+def test_the_modeler_endpoints_refuse_json_that_is_not_a_diagram_with_400(app, login, body):
+    admin = login("admin")
+    before = row_counts(app)
+    for url in ("/admin/definitions", "/admin/definitions/validate"):
+        resp = admin.client.post(url, data=body, content_type="application/json", headers={"X-CSRFToken": admin.csrf})
+        assert resp.status_code == 400 and "请求中没有流程图 XML" in resp.get_data(as_text=True), (url, resp.status_code)
     assert row_counts(app) == before
 
 

@@ -116,8 +116,8 @@ def deploy_definition():
 def _posted_xml() -> tuple[bytes, str]:
     """The diagram from a JSON body {xml, file_name} or an uploaded .bpmn file; 400 when there is none."""
     if request.is_json:
-        body = request.get_json(silent=True) or {}
-        xml = body.get("xml")
+        body = request.get_json(silent=True)
+        xml = body.get("xml") if isinstance(body, dict) else None
         if not isinstance(xml, str) or not xml.strip():
             abort(400, "请求中没有流程图 XML")
         return xml.encode("utf-8"), str(body.get("file_name") or "modeler.bpmn")[:200]

@@ -1,0 +1,188 @@
+"""Property-based fuzzing (Hypothesis) of the API and the form posts with hostile values under the real field names:
+never a 5xx, and a rejected (4xx) request changes no row of the watched tables."""
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ..web.journey import application_form
+from .hostile_support import (
+    BIG,
+    INT32_OVERFLOW,
+    api_application,
+    catalogue_ids,
+    issue_token,
+    open_head_task,
+    row_counts,
+)
+
+FUZZ = settings(max_examples=120, deadline=None, database=None, print_blob=True,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                       HealthCheck.data_too_large, HealthCheck.filter_too_much])
+SMALL = settings(FUZZ, max_examples=60)
+
+# --- values ------------------------------------------------------------------------------------------------------
+
+NASTY = ["", " ", "\x00", "a\x00b", "²", "２０２７", "٣", "1e999", "NaN", "-1", "0", BIG, INT32_OVERFLOW, "2147483647",
+         "true", "null", "[]", "{}", "x" * 5000, "<script>alert(1)</script>", "' OR 1=1 --", "{{7*7}}", "%00", "\u202e",
+         "\ufeff", "🙂" * 50, "\r\n", "..", "approve", "return", "interface", "doubt", "misuse", "college_cs", "1"]
+SURROGATES = st.integers(0xD800, 0xDFFF).map(chr)
+form_text = st.one_of(st.sampled_from(NASTY), st.text(max_size=40),  # Hypothesis text never holds surrogates
+                      st.lists(st.sampled_from(["\x00", "a", "科", "²", "1"]), max_size=8).map("".join))
+json_text = st.one_of(form_text, st.tuples(st.text(max_size=10), SURROGATES).map("".join))
+json_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.integers(2**31 - 3, 2**70),
+                        st.floats(allow_nan=True, allow_infinity=True), json_text)
+json_value = st.recursive(json_scalar, lambda inner: st.lists(inner, max_size=4) |
+                          st.dictionaries(json_text, inner, max_size=4), max_leaves=12)
+odd_id = st.one_of(st.integers(-3, 2**64).map(str), st.sampled_from(["２", "²", "abc", "1.5", "-1", "%00", "1%00",
+                                                                     BIG, INT32_OVERFLOW, "0x1", "1e3", "%EF%BC%92"]))
+form_value = st.one_of(form_text, st.lists(form_text, max_size=3))
+
+
+def _dump(body) -> str:
+    return json.dumps(body)  # NaN/Infinity become the non-standard literals; surrogates travel as \\ud800 escapes
+
+
+def _check(app, send, what) -> None:
+    """Send one request: never a 5xx; a 4xx leaves every watched table as it was."""
+    before = row_counts(app)
+    resp = send()
+    assert resp.status_code < 500, (what, resp.status_code, resp.get_data(as_text=True)[:500])
+    if 400 <= resp.status_code < 500:
+        assert row_counts(app) == before, (what, resp.status_code)
+
+
+# --- the API -----------------------------------------------------------------------------------------------------
+
+APPLICATION_FIELDS = ["resources", "purpose", "head_name", "head_phone", "handler_name", "handler_phone", "commitment",
+                      "confidentiality", "_action"]
+resource_item = st.fixed_dictionaries({}, optional={"resource_id": st.one_of(json_value, odd_id, st.integers()),
+                                                    "fields": json_value})
+
+
+@pytest.fixture()
+def api_user(app, login):
+    handler = login("cs_handler")
+    return handler, issue_token(app, "cs_handler"), catalogue_ids(handler)
+
+
+@pytest.fixture()
+def head_task(app, login):
+    """One open 部门负责人 task shared by every example of a test (fixtures run once per test, not per example)."""
+    head = login("cs_head")
+    _, task_id = open_head_task(login("cs_handler"), head)
+    return head, issue_token(app, "cs_head"), task_id
+
+
+@FUZZ
+@given(overrides=st.dictionaries(st.sampled_from(APPLICATION_FIELDS) | json_text, json_value, max_size=3),
+       resources=st.none() | st.lists(resource_item, max_size=3) | json_value)
+def test_api_submit_request(app, api_user, overrides, resources):
+    handler, token, catalog = api_user
+    body = {**api_application(catalog), **overrides}
+    if resources is not None:
+        body["resources"] = resources
+    _check(app, lambda: handler.client.post("/api/v1/requests", data=_dump(body), content_type="application/json",
+                                            headers=token), body)
+
+
+@FUZZ
+@given(body=json_value | st.dictionaries(st.sampled_from(["decision", "opinion", "_action"]) | json_text, json_value,
+                                         max_size=3),
+       task=st.none() | odd_id, action=st.sampled_from(["complete", "claim", "get", "request"]))
+def test_api_tasks_and_odd_ids(app, head_task, body, task, action):
+    head, token, open_task = head_task
+    task_id = open_task if task is None else quote(task, safe="%")
+    if action in ("complete", "claim"):
+        _check(app, lambda: head.client.post(f"/api/v1/tasks/{task_id}/{action}", data=_dump(body),
+                                             content_type="application/json", headers=token), (action, task_id, body))
+    else:
+        url = f"/api/v1/tasks/{task_id}" if action == "get" else f"/api/v1/requests/{task_id}"
+        _check(app, lambda: head.client.get(url, headers=token), url)
+
+
+@SMALL
+@given(raw=st.binary(max_size=200) | st.sampled_from([b"[" * 5000, b'{"a":' * 3000, b"\xed\xa0\x80",
+                                                     b'{"x": 1e999}']),
+       content_type=st.sampled_from(["application/json", "application/json; charset=utf-16", "text/plain",
+                                     "multipart/form-data; boundary=x", "application/x-www-form-urlencoded", ""]))
+def test_api_raw_bodies(app, api_user, raw, content_type):
+    handler, token, _ = api_user
+    _check(app, lambda: handler.client.post("/api/v1/requests", data=raw, content_type=content_type or None,
+                                            headers=token), (raw[:50], content_type))
+
+
+# --- the form posts ----------------------------------------------------------------------------------------------
+
+@FUZZ
+@given(overrides=st.dictionaries(st.sampled_from(["purpose", "head_name", "head_phone", "handler_name",
+                                                  "handler_phone", "commitment", "confidentiality", "resources",
+                                                  "fields_1"]) | form_text, form_value, max_size=4))
+def test_form_new_request(app, login, overrides):
+    handler = login("cs_handler")
+    data = {**application_form(handler, {"org_units": ["jgdm"]}), **overrides}
+    _check(app, lambda: handler.post("/requests/new", data), overrides)
+
+
+START_FORMS = {
+    "violation_case": ["accused_department", "kind", "facts", "related"],
+    "quality_feedback": ["resource", "problem", "description"],
+    "project_acceptance": ["project_name", "catalogue_entries", "platform_connection", "note"],
+}
+
+
+@FUZZ
+@given(key=st.sampled_from([*START_FORMS, "share_request", "%00", "../x", "security_inspection"]),
+       values=st.data())
+def test_form_start_process(app, login, key, values):
+    handler = login("cs_handler")
+    names = START_FORMS.get(key, ["x"])
+    data = values.draw(st.dictionaries(st.sampled_from(names) | form_text, form_value, max_size=len(names) + 1))
+    _check(app, lambda: handler.post(f"/processes/{key}/new", data), (key, data))
+    _check(app, lambda: handler.get(f"/processes/{key}/new", query_string=data), (key, data))
+
+
+@FUZZ
+@given(data=st.dictionaries(st.sampled_from(["decision", "opinion", "_action"]) | form_text, form_value, max_size=3),
+       task=st.none() | odd_id)
+def test_form_task(app, head_task, data, task):
+    head, _, open_task = head_task
+    task_id = open_task if task is None else quote(task, safe="%")
+    _check(app, lambda: head.post(f"/tasks/{task_id}", data), (task_id, data))
+    _check(app, lambda: head.post(f"/tasks/{task_id}/claim", data), (task_id, data))
+
+
+@SMALL
+@given(data=st.dictionaries(st.sampled_from(["name", "code", "description", "domain_id", "share_class", "fields",
+                                             "delivery_methods", "update_frequency", "class_reason"]) | form_text,
+                            form_value, max_size=5),
+       resource=st.none() | odd_id)
+def test_form_catalogue_edit(app, login, data, resource):
+    head = login("science_head")
+    rid = catalogue_ids(head)["research_projects"] if resource is None else quote(resource, safe="%")
+    base = {"name": "科研项目信息", "domain_id": "5", "share_class": "conditional", "fields": "xmbh:项目编号",
+            "delivery_methods": ["interface"], "update_frequency": "daily"}
+    _check(app, lambda: head.post(f"/catalogue/{rid}/edit", {**base, **data}), (rid, data))
+    _check(app, lambda: head.post("/catalogue/new", {**base, **data}), data)
+
+
+@SMALL
+@given(year=form_text | odd_id, text=form_text, instance_ids=st.lists(form_text | odd_id, max_size=3),
+       action=st.sampled_from(["suspend", "resume", "cancel", "retry", "x"]), instance=odd_id, reason=form_value,
+       definition=st.none() | odd_id, xml=json_value)
+def test_admin_forms(app, login, year, text, instance_ids, action, instance, reason, definition, xml):
+    admin = login("admin")
+    _check(app, lambda: admin.get("/admin/calendar", query_string={"year": year}), year)
+    _check(app, lambda: admin.post("/admin/calendar", {"year": year, "text": text}), (year, text))
+    _check(app, lambda: admin.post("/admin/migrations/1/1", {"instance_id": instance_ids}), instance_ids)
+    _check(app, lambda: admin.post(f"/admin/instances/{quote(instance, safe='%')}/{action}", {"reason": reason}),
+           (instance, action, reason))
+    _check(app, lambda: admin.get("/admin/modeler", query_string={"definition_id": definition or ""}), definition)
+    for body in ({"xml": text, "file_name": year}, {"xml": xml, "file_name": xml}, xml):
+        for url in ("/admin/definitions", "/admin/definitions/validate"):
+            _check(app, lambda: admin.client.post(url, data=_dump(body), content_type="application/json",
+                                                  headers={"X-CSRFToken": admin.csrf}), (url, body))
