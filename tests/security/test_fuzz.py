@@ -184,5 +184,6 @@ def test_admin_forms(app, login, year, text, instance_ids, action, instance, rea
     _check(app, lambda: admin.get("/admin/modeler", query_string={"definition_id": definition or ""}), definition)
     for body in ({"xml": text, "file_name": year}, {"xml": xml, "file_name": xml}, xml):
         for url in ("/admin/definitions", "/admin/definitions/validate"):
-            _check(app, lambda: admin.client.post(url, data=_dump(body), content_type="application/json",
-                                                  headers={"X-CSRFToken": admin.csrf}), (url, body))
+            _check(app, lambda url=url, body=body: admin.client.post(
+                url, data=_dump(body), content_type="application/json", headers={"X-CSRFToken": admin.csrf}),
+                (url, body))

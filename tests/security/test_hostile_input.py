@@ -214,7 +214,8 @@ def test_the_modeler_endpoints_refuse_json_that_is_not_a_diagram_with_400(app, l
     before = row_counts(app)
     for url in ("/admin/definitions", "/admin/definitions/validate"):
         resp = admin.client.post(url, data=body, content_type="application/json", headers={"X-CSRFToken": admin.csrf})
-        assert resp.status_code == 400 and "请求中没有流程图 XML" in resp.get_data(as_text=True), (url, resp.status_code)
+        assert resp.status_code == 400, (url, resp.status_code)
+        assert "请求中没有流程图 XML" in resp.get_data(as_text=True)
     assert row_counts(app) == before
 
 
