@@ -9,6 +9,8 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 from SpiffWorkflow.spiff.parser import VALIDATOR, SpiffBpmnParser
 
+from . import sandbox
+
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
@@ -100,8 +102,8 @@ def _reason(exc: ValidationException) -> str:
 
 def _check_expressions(root: etree._Element, known_form_keys: set[str] | None, known_roles: set[str] | None,
                        known_departments: set[str] | None) -> list[BpmnProblem]:
-    """Python syntax of conditions, scripts, timers and department expressions; form keys, roles, departments and
-    lanes that resolve."""
+    """Every piece of diagram code (conditions, scripts, pre/post scripts, timers, multi-instance expressions,
+    department expressions) against the sandbox's rules; form keys, roles, departments and lanes that resolve."""
     problems: list[BpmnProblem] = []
     in_lane = {ref.text.strip() for ref in root.iter(f"{{{BPMN_NS}}}flowNodeRef") if ref.text}
     has_lanes = any(True for _ in root.iter(f"{{{BPMN_NS}}}lane"))
@@ -110,6 +112,12 @@ def _check_expressions(root: etree._Element, known_form_keys: set[str] | None, k
         problems += _syntax(flow.get("id"), el.text or "", "eval", "条件表达式")
     for el in root.iter(f"{{{BPMN_NS}}}script"):
         problems += _syntax(el.getparent().get("id"), el.text or "", "exec", "脚本")
+    for kind, what in (("preScript", "前置脚本"), ("postScript", "后置脚本")):
+        for el in root.iter(f"{{{SPIFF_NS}}}{kind}"):
+            problems += _syntax(_owner_id(el), el.text or "", "exec", what)
+    for kind in ("completionCondition", "loopCardinality"):
+        for el in root.iter(f"{{{BPMN_NS}}}{kind}"):
+            problems += _syntax(_owner_id(el), el.text or "", "eval", "多实例表达式")
     for kind in ("timeDate", "timeDuration", "timeCycle"):
         for el in root.iter(f"{{{BPMN_NS}}}{kind}"):
             event = el.getparent().getparent()
@@ -146,9 +154,20 @@ def _literal(expression: str) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
+def _owner_id(el: etree._Element) -> str | None:
+    """The id of the nearest enclosing element that has one (the task a pre-script or loop belongs to)."""
+    while el is not None and not el.get("id"):
+        el = el.getparent()
+    return el.get("id") if el is not None else None
+
+
 def _syntax(element_id: str | None, source: str, mode: str, what: str) -> list[BpmnProblem]:
+    """The sandbox's verdict on one piece of diagram code: syntax, imports, `_` names, forbidden functions."""
+    if not source.strip():
+        return []
     try:
         ast.parse(source.strip(), mode=mode)
     except SyntaxError as exc:
-        return [BpmnProblem(element_id, f"{what}有 Python 语法错误（第 {exc.lineno} 行）：{exc.msg}")]
-    return []
+        reason = sandbox.syntax_words(exc.msg)
+        return [BpmnProblem(element_id, f"{what}有 Python 语法错误（第 {exc.lineno} 行）：{reason}")]
+    return [BpmnProblem(element_id, f"{what}不能运行：{reason}") for reason in sandbox.problems(source, mode)]

@@ -14,7 +14,8 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from .calendar import WorkingCalendar
-from .script_env import ActionRequest, NotificationRequest, evaluate, make_script_engine
+from .sandbox import ScriptError
+from .script_env import ActionRequest, NotificationRequest, make_script_engine
 
 
 class TaskNotReady(Exception):
@@ -69,20 +70,48 @@ def start_workflow(spec: BpmnProcessSpec, subprocess_specs: dict, data: dict[str
 
 
 def ready_user_tasks(workflow: BpmnWorkflow) -> list[UserTaskView]:
-    return [_view(t) for t in workflow.get_tasks(state=TaskState.READY, manual=True)]
+    """The ready user tasks whose department resolved (the others are unassignable_tasks: nobody may hold them)."""
+    views = []
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        department, problem = _department(task)
+        if problem is None:
+            views.append(_view(task, department))
+    return views
 
 
-def _view(task: Task) -> UserTaskView:
+def unassignable_tasks(workflow: BpmnWorkflow) -> list[tuple[str, str]]:
+    """(element id, reason) of ready user tasks whose department expression failed or named no department."""
+    out = []
+    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+        _department_code, problem = _department(task)
+        if problem is not None:
+            out.append((task.task_spec.bpmn_id or task.task_spec.name, problem))
+    return out
+
+
+def _properties(spec: Any) -> dict[str, str]:
+    return (getattr(spec, "extensions", None) or {}).get("properties", {})
+
+
+def _department(task: Task) -> tuple[str | None, str | None]:
+    """(department code, None) or (None, why not): diagram code, run in the sandbox. Fail closed: a task whose
+    department cannot be said is held by nobody, never by every department."""
+    expression = _properties(task.task_spec).get("department", "")
+    if not expression.strip():
+        return None, "用户任务没有办理部门表达式（department）"
+    try:
+        value = task.workflow.script_engine.evaluate(task, expression)
+    except SpiffWorkflowException as exc:
+        return None, f"办理部门表达式 {expression} 出错：{_reason(exc)}"
+    if not isinstance(value, str) or not value.strip():
+        return None, f"办理部门表达式 {expression} 没有给出部门（结果为 {value!r}）"[:300]
+    return value.strip(), None
+
+
+def _view(task: Task, department: str | None = None) -> UserTaskView:
+    """The task as plain data from its definition; runs no diagram code (the department is passed in)."""
     spec = task.task_spec
-    props: dict[str, str] = (getattr(spec, "extensions", None) or {}).get("properties", {})
-    department_expr = props.get("department")
-    department = None
-    if department_expr:
-        try:
-            value = evaluate(department_expr, task.data)
-        except Exception:  # noqa: BLE001 - an unresolvable expression leaves the task to nobody; shown to admins
-            value = None
-        department = str(value) if value is not None else None
+    props = _properties(spec)
     roles = tuple(r.strip() for r in props.get("candidateRoles", "").split(",") if r.strip())
     return UserTaskView(
         task_id=str(task.id),
@@ -97,6 +126,36 @@ def _view(task: Task) -> UserTaskView:
         due_at=_due(task),
         data=task.data,
     )
+
+
+@dataclass(frozen=True)
+class StartStep:
+    """A user task a process can open with, read from the definition alone (nothing runs)."""
+
+    element_id: str
+    form_key: str
+    candidate_roles: tuple[str, ...]
+
+
+def first_user_tasks(spec: BpmnProcessSpec) -> list[StartStep]:
+    """The user tasks reachable from the start event without passing another user task: the start form when there
+    is exactly one. Static, so that showing a start form (a GET) runs no diagram code."""
+    found: dict[str, StartStep] = {}
+    seen: set[str] = set()
+    queue = [spec.start]
+    while queue:
+        current = queue.pop(0)
+        if current.name in seen:
+            continue
+        seen.add(current.name)
+        if current.manual:
+            props = _properties(current)
+            found[current.name] = StartStep(current.bpmn_id or current.name, props.get("formKey", ""),
+                                            tuple(r.strip() for r in props.get("candidateRoles", "").split(",")
+                                                  if r.strip()))
+            continue
+        queue.extend(current.outputs)
+    return list(found.values())
 
 
 def _due(task: Task) -> datetime | None:
@@ -141,7 +200,8 @@ def fire_due_timers(workflow: BpmnWorkflow) -> None:
         workflow.refresh_timers()
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
-        raise EngineError(_failed_element(exc, None), _first_line(exc)) from exc
+        raise EngineError(_failed_element(exc, None), _reason(exc)) from exc
+    check_assignments(workflow)
 
 
 def recompute_timers(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
@@ -152,8 +212,11 @@ def recompute_timers(workflow: BpmnWorkflow) -> list[tuple[str, str, str]]:
         old = task.internal_data.get("event_value")
         if not isinstance(definition, TimeDateEventDefinition) or not isinstance(old, str):
             continue
-        new = workflow.script_engine.evaluate(task, definition.expression)
-        if new != old:
+        try:
+            new = workflow.script_engine.evaluate(task, definition.expression)
+        except SpiffWorkflowException:
+            continue  # the deadline stays as it was; the expression failed when it was armed already otherwise
+        if isinstance(new, str) and new != old:
             task.internal_data["event_value"] = new
             moved.append((task.task_spec.bpmn_id or task.task_spec.name, old, new))
     return moved
@@ -190,9 +253,18 @@ def _advance(workflow: BpmnWorkflow, task: Task | None) -> None:
             task.run()
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
-        raise EngineError(_failed_element(exc, task), _first_line(exc)) from exc
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # bad data reaching SpiffWorkflow's internals
+        raise EngineError(_failed_element(exc, task), _reason(exc)) from exc
+    except (TypeError, ValueError, KeyError, AttributeError, ScriptError) as exc:  # bad data in SpiffWorkflow
         raise EngineError(_failed_element(exc, task), f"{type(exc).__name__}: {_first_line(exc)}") from exc
+    check_assignments(workflow)
+
+
+def check_assignments(workflow: BpmnWorkflow) -> None:
+    """Raise EngineError when a ready user task cannot say which department holds it (fail closed)."""
+    problems = unassignable_tasks(workflow)
+    if problems:
+        element_id, reason = problems[0]
+        raise EngineError(element_id, reason)
 
 
 def _failed_element(exc: Exception, task: Task | None) -> str | None:
@@ -203,6 +275,17 @@ def _failed_element(exc: Exception, task: Task | None) -> str | None:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of an engine error, with the sandbox's or the script's own reason when there is one."""
+    text = _first_line(exc)
+    inner = exc.__cause__ or exc.__context__  # SpiffWorkflow raises its own error while handling the real one
+    if isinstance(inner, ScriptError):
+        return f"{text}：{inner}"
+    if inner is not None and str(inner) and str(inner) not in text:
+        return f"{text}：{type(inner).__name__}: {_first_line(inner)}"
+    return text
 
 
 def _find(workflow: BpmnWorkflow, task_id: str) -> Task | None:
@@ -247,7 +330,7 @@ def start_result(workflow: BpmnWorkflow) -> tuple[str, dict[str, Any]] | None:
     if not done:
         return None
     first = min(done, key=_completion_order)
-    view = _view(first)
+    view = _view(first)  # no diagram code runs here (request pages are GETs)
     return view.form_key, dict(first.data.get(view.result_variable) or {})
 
 

@@ -1,4 +1,4 @@
-"""The functions and modules that BPMN expressions and scripts may use.
+"""The functions that BPMN expressions and scripts may use (they run in the sandbox: app/engine/sandbox.py).
 
 - add_working_days(start, n): ISO 8601 (+08:00) of office close on the n-th working day after start (timer timeDate).
 - now_iso(): the current time, ISO 8601 +08:00.
@@ -16,9 +16,13 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 
 from .calendar import CHINA_TZ, WorkingCalendar
+from .sandbox import RestrictedEnvironment, ScriptError
+
+MAX_REQUESTS = 200  # notify()/action calls one run of the engine may make
+MAX_WORKING_DAYS = 1000
 
 
 @dataclass(frozen=True)
@@ -56,35 +60,47 @@ def _parse(value: Any) -> datetime.datetime:
 
 
 class ProcessScriptEngine(PythonScriptEngine):
-    """PythonScriptEngine with our functions; keeps the notify() requests of the current run."""
+    """PythonScriptEngine in the sandbox with our functions; keeps the notify() requests of the current run."""
 
     def __init__(self, calendar: WorkingCalendar | None = None):
         self.calendar = calendar or WorkingCalendar()
         self.notifications: list[NotificationRequest] = []
         self.actions: list[ActionRequest] = []
-        super().__init__(environment=TaskDataEnvironment(self._globals()))
+        super().__init__(environment=RestrictedEnvironment(self._globals()))
 
     def _globals(self) -> dict[str, Any]:
-        return {"datetime": datetime, "add_working_days": self.add_working_days, "now_iso": now_iso,
+        return {"add_working_days": self.add_working_days, "now_iso": now_iso,
                 "notify": self.notify, "start_process": self.start_process, "record_grants": self.record_grants,
                 "apply_share_class": self.apply_share_class}
 
     def add_working_days(self, start: Any, n: int) -> str:
-        return self.calendar.add_working_days(_parse(start), int(n)).isoformat()
+        days = int(n)
+        if not 1 <= days <= MAX_WORKING_DAYS:
+            raise ScriptError(f"工作日数应在 1 到 {MAX_WORKING_DAYS} 之间（实际 {days}）")
+        return self.calendar.add_working_days(_parse(start), days).isoformat()
+
+    def _count(self) -> None:
+        if len(self.notifications) + len(self.actions) >= MAX_REQUESTS:
+            raise ScriptError(f"一次运行中通知和动作超过 {MAX_REQUESTS} 个")
 
     def notify(self, event: str, message: str, to_open: str | None = None, to_department: str | None = None,
                to_role: str | None = None, cc: str | None = None) -> None:
-        self.notifications.append(NotificationRequest(event, message, to_open, to_department, to_role, cc))
+        self._count()
+        self.notifications.append(NotificationRequest(str(event)[:40], str(message)[:2000], to_open, to_department,
+                                                      to_role, cc))
 
     def start_process(self, process_key: str, for_open: str | None = None, **data: Any) -> None:
+        self._count()
         self.actions.append(ActionRequest("start_process", {"process_key": process_key, "for_open": for_open,
                                                             "data": data}))
 
     def record_grants(self, months: int, application: dict, delivery: dict) -> None:
+        self._count()
         self.actions.append(ActionRequest("record_grants", {"months": int(months), "application": application,
                                                             "delivery": delivery}))
 
     def apply_share_class(self, resource_id: int, share_class: str) -> None:
+        self._count()
         self.actions.append(ActionRequest("apply_share_class", {"resource_id": int(resource_id),
                                                                 "share_class": share_class}))
 
@@ -97,10 +113,3 @@ class ProcessScriptEngine(PythonScriptEngine):
 def make_script_engine(calendar: WorkingCalendar | None = None) -> ProcessScriptEngine:
     return ProcessScriptEngine(calendar)
 
-
-_EVAL_GLOBALS = {"__builtins__": {"len": len, "any": any, "all": all, "sorted": sorted, "str": str, "int": int}}
-
-
-def evaluate(expression: str, data: dict) -> object:
-    """Evaluate a Python expression (e.g. a department expression) against task data."""
-    return eval(expression, dict(_EVAL_GLOBALS), dict(data))  # noqa: S307 - diagrams are deployed by administrators

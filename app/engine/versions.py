@@ -1,6 +1,7 @@
 """Comparing process versions, moving running instances between them, and retrying failed steps."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from lxml import etree
@@ -10,7 +11,7 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.util.task import TaskState
 
 from .parser import BPMN_NS, SPIFF_NS, ParsedProcess
-from .runtime import EngineError
+from .runtime import EngineError, check_assignments
 from .serializer import dump_workflow, load_workflow, registry
 
 ACTIVE = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
@@ -108,14 +109,21 @@ def _names(specs) -> str:
 def migrate(workflow: BpmnWorkflow, target: ParsedProcess) -> None:
     """Move the workflow onto the target version (check_migration first) and run the engine on."""
     top, subs = diff_workflow(registry(), workflow, target.spec, target.subprocess_specs)
+    # migrate_workflow resets ready tasks to their parent's data: a multi-instance child would lose its item
+    # (e.g. provider_department) and with it the department that holds it; ready steps keep the data they had
+    ready_data = {t.id: copy.deepcopy(t.data) for t in workflow.get_tasks(state=TaskState.READY)}
     try:
         migrate_workflow(top, workflow, target.spec)
         for sp_id, sub_diff in subs.items():
             sub = workflow.subprocesses[sp_id]
             migrate_workflow(sub_diff, sub, target.subprocess_specs[sub.spec.name])
+        for task in workflow.get_tasks(state=TaskState.READY):
+            if task.id in ready_data:
+                task.data = ready_data[task.id]
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
         raise EngineError(None, str(exc).splitlines()[0]) from exc
+    check_assignments(workflow)
 
 
 def retry_failed(workflow: BpmnWorkflow) -> int:
@@ -129,4 +137,5 @@ def retry_failed(workflow: BpmnWorkflow) -> int:
         task = getattr(exc, "task", None)
         raise EngineError(getattr(getattr(task, "task_spec", None), "bpmn_id", None),
                           str(exc).splitlines()[0]) from exc
+    check_assignments(workflow)
     return len(failed)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +22,8 @@ from .reference_data import NIC
 SYSTEM_DEPARTMENT = NIC  # cases the system opens itself (e.g. a missed deadline) are opened in 网信中心's name
 
 Describe = Callable[[dict[str, Any]], tuple[str, str, dict[str, Any]]]
+MAX_NESTED_STARTS = 3  # a script's start_process() may start a process whose script starts another, this deep
+_nesting: ContextVar[int] = ContextVar("process_start_nesting", default=0)
 
 
 def _initial_data(department: Department, user: User | None) -> dict[str, Any]:
@@ -34,22 +37,33 @@ def start_form(process_key: str, user_id: int) -> dict[str, Any]:
     forms marked "startable" are offered (others are started by their own pages or by the system)."""
     user = get_user(user_id)
     parsed = definitions.parsed_definition(definitions.latest_definition_id(process_key))
-    try:  # a dry start (nothing saved) shows which form the process opens with
-        views = runtime.ready_user_tasks(runtime.start_workflow(
-            parsed.spec, parsed.subprocess_specs, _initial_data(user.department, user), current_calendar()))
-    except runtime.EngineError:
-        views = []  # needs data only the system provides (e.g. an inspection round)
-    form = task_forms.load_form(views[0].form_key) if len(views) == 1 else None
+    # read from the definition alone: showing a form runs no diagram code
+    steps = runtime.first_user_tasks(parsed.spec)
+    form = task_forms.load_form(steps[0].form_key) if len(steps) == 1 else None
     if form is None or not form.get("startable"):
         raise NotFound(f"「{parsed.name}」不能在此发起")
     return {"process_key": process_key, "name": parsed.name, "form": form,
-            "allowed": bool(user.roles & set(views[0].candidate_roles))}
+            "allowed": bool(user.roles & set(steps[0].candidate_roles))}
 
 
 def start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *, describe: Describe | None = None,
                   extra: dict[str, Any] | None = None, commit: bool = True, startable_only: bool = False) -> int:
     """Start an instance and complete its first task with the validated form. user_id None: the system starts it
     (in 网信中心's name), e.g. a violation case opened when a provider misses its deadline. Returns the id."""
+    depth = _nesting.get()
+    if depth >= MAX_NESTED_STARTS:
+        raise ProcessDefinitionBroken(f"流程脚本自动发起的流程嵌套超过 {MAX_NESTED_STARTS} 层（{process_key}），"
+                                      "请联系管理员修正流程")
+    token = _nesting.set(depth + 1)
+    try:
+        return _start_process(process_key, user_id, raw, describe=describe, extra=extra, commit=commit,
+                              startable_only=startable_only)
+    finally:
+        _nesting.reset(token)
+
+
+def _start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *, describe: Describe | None,
+                   extra: dict[str, Any] | None, commit: bool, startable_only: bool) -> int:
     user = get_user(user_id) if user_id is not None else None
     department = user.department if user else _system_department()
     definition_id, parsed, workflow = _start(process_key, department, user, extra or {})
@@ -105,8 +119,12 @@ def _start(process_key: str, department: Department, user: User | None, data: di
     """(definition id, parsed process, workflow run up to its first wait) for the latest version."""
     definition_id = definitions.latest_definition_id(process_key)
     parsed = definitions.parsed_definition(definition_id)
-    workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs,
-                                      {**_initial_data(department, user), **data}, current_calendar())
+    try:
+        workflow = runtime.start_workflow(parsed.spec, parsed.subprocess_specs,
+                                          {**_initial_data(department, user), **data}, current_calendar())
+    except runtime.EngineError as exc:
+        raise ProcessDefinitionBroken(f"「{parsed.name}」的流程定义在「{exc.element_id}」出错：{exc.reason}。"
+                                      "没有保存任何内容，请联系管理员修正流程") from exc
     return definition_id, parsed, workflow
 
 

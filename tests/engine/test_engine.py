@@ -200,3 +200,18 @@ def test_the_modeler_template_for_new_diagrams_is_deployable():
     lanes = {s.lane for s in parsed.spec.task_specs.values() if getattr(s, "lane", None)}
     assert parsed.process_id == "new_process" and lanes <= {"申请部门", "网信中心", "数据提供部门", "网信办"}
     assert b"lane_provider" in xml and b"lane_cac" in xml
+
+
+def test_migrating_during_the_provider_reviews_keeps_each_review_with_its_department(parsed):
+    """SpiffWorkflow's migration resets ready tasks to their parent's data; a multi-instance review would lose
+    provider_department and with it who may hold it."""
+    from app.engine import versions
+
+    wf = _start(parsed, COND)
+    _do(wf, "dept_head_sign", {"decision": "approve"})
+    _do(wf, "nic_review", {"decision": "approve"})
+    target = parse_bpmn(SHARE_XML.replace("网信中心提供数据".encode(), "网信中心提供数据（二）".encode()), "v2.bpmn")
+    assert versions.check_migration(wf, target).can_migrate
+    versions.migrate(wf, target)
+    assert sorted(v.department for v in runtime.ready_user_tasks(wf)) == ["hr", "student"]
+    assert runtime.unassignable_tasks(wf) == []
