@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +10,11 @@ BASE_DIR = Path(__file__).resolve().parent
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-change-me")
+    # No default key: without SECRET_KEY the embedded default makes a random one once and keeps it in
+    # instance/secret_key (SECRET_KEY_FILE); ProductionConfig refuses to start without a strong explicit key.
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE")  # default: <instance>/secret_key
+    REQUIRE_EXPLICIT_SECRET_KEY = False
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'app.db'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
     BPMN_DIR = BASE_DIR / "bpmn"
@@ -48,7 +53,7 @@ class Config:
 
 class TestingConfig(Config):
     TESTING = True
-    SECRET_KEY = "testing"  # noqa: S105
+    SECRET_KEY = secrets.token_hex(32)  # a new key for every test run
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite:///:memory:")
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  # fast for tests only; production keeps scrypt
     LOGIN_RATE_LIMIT = "100000 per minute"  # the suite signs the same users in from one address all the time
@@ -56,5 +61,6 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    REQUIRE_EXPLICIT_SECRET_KEY = True
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import time
 from pathlib import Path
 
 from flask import Flask
@@ -15,6 +17,7 @@ def create_app(config: object | str | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config or os.environ.get("APP_CONFIG", "config.Config"))
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config["SECRET_KEY"] = _secret_key(app)
     _sqlite_pragmas(app)
     if app.config.get("TRUSTED_PROXY_COUNT"):  # behind a reverse proxy: the client address for login throttling
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["TRUSTED_PROXY_COUNT"],
@@ -53,6 +56,47 @@ def create_app(config: object | str | None = None) -> Flask:
 
     register_cli(app)
     return app
+
+
+# keys that have been published (in this repository's history or in examples) and must never sign a session
+KNOWN_KEYS = frozenset({"dev-only-change-me", "testing", "dev", "secret", "changeme", "change-me", "secret-key",
+                        "your-secret-key", "development"})
+MIN_KEY_LENGTH = 32
+
+
+class InsecureSecretKey(RuntimeError):
+    """The configuration would sign sessions and CSRF tokens with a missing, known or weak key."""
+
+
+def _secret_key(app: Flask) -> str:
+    """The explicit SECRET_KEY when strong; otherwise (embedded default only) a random key made once and kept in
+    the instance folder, so every process of this installation (web, scheduler, CLI) signs with the same one."""
+    key = app.config.get("SECRET_KEY")
+    if key:
+        if key in KNOWN_KEYS or len(key) < MIN_KEY_LENGTH:
+            raise InsecureSecretKey(f"SECRET_KEY 是公开的或过短的密钥（至少 {MIN_KEY_LENGTH} 个字符），拒绝启动。"
+                                    "请用 python -c 'import secrets; print(secrets.token_hex(32))' 生成")
+        return key
+    if app.config.get("REQUIRE_EXPLICIT_SECRET_KEY"):
+        raise InsecureSecretKey("生产配置必须设置环境变量 SECRET_KEY（至少 32 个字符的随机值），拒绝启动。"
+                                "请用 python -c 'import secrets; print(secrets.token_hex(32))' 生成")
+    path = Path(app.config.get("SECRET_KEY_FILE") or Path(app.instance_path) / "secret_key")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        key = ""
+        for _attempt in range(40):  # another process may have created the file a moment ago and be writing it
+            key = path.read_text(encoding="ascii").strip()
+            if key:
+                break
+            time.sleep(0.05)
+        if len(key) < MIN_KEY_LENGTH:
+            raise InsecureSecretKey(f"{path} 中的密钥过短，请删除该文件后重启") from None
+        return key
+    key = secrets.token_hex(32)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+    return key
 
 
 def _sqlite_pragmas(app: Flask) -> None:
