@@ -1,4 +1,4 @@
-"""parallel approvals / engine storage
+"""read paths: indexes
 
 Revision ID: 5ec0c3perf00
 Revises: 5ec0b2audit0
