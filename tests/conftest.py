@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, text, update
 
 from app import create_app
 from app.extensions import db
+from app.models import DataResource, Department
 from app.services import definitions, org
-from app.services.reference_data import DEMO_RESOURCES
+from app.services.reference_data import DEMO_RESOURCES, DEPARTMENTS
 from config import TestingConfig
 
 _TMP = tempfile.mkdtemp(prefix="share-tests-")
@@ -57,6 +58,14 @@ def wipe(app, *extra_sql: str) -> None:
         conn.execute(text("DELETE FROM process_definition WHERE version > 1"))
         demo_codes = ", ".join(f"'{r[0]}'" for r in DEMO_RESOURCES)
         conn.execute(text(f"DELETE FROM data_resource WHERE code NOT IN ({demo_codes})"))
+        resources = DataResource.__table__
+        for code, name, domain, _owner, share_class, fields, description in DEMO_RESOURCES:  # edits by tests undone
+            conn.execute(update(resources).where(resources.c.code == code).values(
+                name=name, domain_id=domain, share_class=share_class, fields=fields, description=description,
+                retired=False, delivery_methods=["interface"], update_frequency="daily"))
+        departments = Department.__table__
+        for code, name in DEPARTMENTS:
+            conn.execute(update(departments).where(departments.c.code == code).values(name=name))
         if inspect(conn).has_table("apscheduler_jobs"):
             conn.execute(text("DELETE FROM apscheduler_jobs WHERE id <> 'sync'"))
         for sql in extra_sql:

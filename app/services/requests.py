@@ -19,6 +19,7 @@ from . import audit, notify, processes, progress, task_forms
 from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance
 from .audit import ACTION_LABELS
 from .errors import Conflict, Forbidden, NotFound
+from .instance_lock import lock_instance
 from .supervision import deadline_status
 
 SHARE_PROCESS_KEY = "share_request"
@@ -148,6 +149,7 @@ def urge(instance_id: int, user_id: int) -> int:
     instance = get_viewable_instance(instance_id, user)
     if not (instance.applicant_department_id == user.department_id or user.has_role(Role.nic_head, Role.nic_reviewer)):
         raise Forbidden("只有申请部门和网信中心可以催办")
+    lock_instance(instance.id)  # two urges at the same moment: the second sees the first and waits its turn
     open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
                                                              TaskRecord.state == TaskState.ready)).all()
     if not open_tasks:

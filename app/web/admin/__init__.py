@@ -12,6 +12,7 @@ from ...services import calendar as calendar_service
 from ...services import definitions, instances, org, task_forms
 from ...services.errors import Conflict, ValidationFailed
 from ...services.inputs import parse_id
+from ..redirects import back
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -157,7 +158,7 @@ def instance_action(instance_id: int, action: str):
         flash("操作成功", "success")
     except (Conflict, ValidationFailed) as exc:
         flash(exc.errors.get("reason", exc.message) if isinstance(exc, ValidationFailed) else exc.message, "error")
-    return redirect(request.referrer or url_for("admin.instance_list"))
+    return back("admin.instance_list")
 
 
 from . import audit as _audit  # noqa: E402,F401  (its routes are on bp)

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from ...services import notify, task_forms, tasks
 from ...services.errors import Conflict, ValidationFailed
+from ..redirects import back
 
 bp = Blueprint("inbox", __name__)
 
@@ -65,7 +66,7 @@ def claim(task_id: int):
         flash("已签收，其他办理人将不再看到该任务", "success")
     except Conflict as exc:
         flash(exc.message, "error")
-    return redirect(request.referrer or url_for("inbox.index"))
+    return back("inbox.index")
 
 
 @bp.post("/tasks/<int:task_id>/release")
