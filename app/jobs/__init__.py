@@ -1,15 +1,19 @@
 """APScheduler wiring. Exactly one scheduler runs: in-process for `flask run`/`make run` (SCHEDULER_IN_PROCESS), or
 `flask scheduler run` beside a multi-worker web server. Each job is one service call inside an app context.
 
-Exact date jobs (one per pending timer) live in a SQLAlchemyJobStore so a restart loses none; a periodic
-sync re-creates them from the timer table and sweeps anything due, so nothing is missed either way."""
+The `timer` table is the only schedule. One wake-up date job (in memory) runs at the earliest pending due time and
+fires everything due in batches (timers.fire_due), then moves itself to the next due time; timers.changed() moves
+it too. The periodic sync (in the SQLAlchemyJobStore with the daily audit check) wakes it as well, so after a
+restart or a timer written by another process nothing waits longer than one sync interval."""
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -20,6 +24,8 @@ from ..models.types import CHINA_TZ
 
 log = logging.getLogger(__name__)
 JOBS_TABLE = "apscheduler_jobs"
+WAKEUP = "timers-wakeup"
+RETRY_SECONDS = 0.5  # a pass that left due timers behind (locked elsewhere, busy database) looks again after this
 _app: Flask | None = None
 _scheduler: BackgroundScheduler | BlockingScheduler | None = None
 
@@ -56,40 +62,83 @@ class SharedSQLAlchemyJobStore(SQLAlchemyJobStore):
 
 
 def fire_timer_job(timer_id: int) -> None:
+    """Left for per-timer jobs stored by an earlier version until the first sync removes them."""
+    wake()
+
+
+class _Pass:
+    """At most one firing pass per process; a wake-up during a pass makes that pass look again."""
+    lock = threading.Lock()
+    running = False
+    again = False
+
+
+def wakeup_job() -> None:
+    """Fire every due timer, then set the wake-up to the next due time."""
+    with _Pass.lock:
+        if _Pass.running:
+            _Pass.again = True  # the running pass looks again before it sets the next wake-up
+            return
+        _Pass.running = True
     from ..services import timers
 
-    with _app.app_context():
-        timers.fire_timer(timer_id)
+    try:
+        while True:
+            with _Pass.lock:
+                _Pass.again = False
+            with _app.app_context():
+                report = timers.fire_due()  # no timers.changed(): the next due time is read right here
+                following = timers.next_due()
+            with _Pass.lock:
+                if not _Pass.again:
+                    at = following
+                    if at is not None and (report.skipped or report.failed or not report.fired):
+                        # something due could not be fired now: do not spin on it
+                        at = max(at, datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS))
+                    _schedule_wakeup(at)
+                    _Pass.running = False
+                    return
+    except BaseException:
+        with _Pass.lock:
+            _Pass.running = False
+        _schedule_wakeup(datetime.now(UTC) + timedelta(seconds=RETRY_SECONDS))
+        raise
+
+
+def _schedule_wakeup(at: datetime | None) -> None:
+    scheduler = _scheduler
+    if scheduler is None:
+        return
+    if at is None:
+        try:
+            scheduler.remove_job(WAKEUP, jobstore="memory")
+        except JobLookupError:
+            pass
+        return
+    at = max(at, datetime.now(UTC))
+    scheduler.add_job(wakeup_job, "date", run_date=at, id=WAKEUP, jobstore="memory", replace_existing=True,
+                      misfire_grace_time=None, max_instances=3)
+    log.info("timer wake-up at %s", at.isoformat())
 
 
 def sync_job() -> None:
-    """Sweep due timers, send queued e-mail, and make sure every pending timer has its exact date job."""
-    from ..services import grants, inspections, notify, timers
+    """Wake the timer pass, send queued e-mail, remind of expiring grants, start a due inspection round."""
+    from ..services import grants, inspections, notify
 
     scheduler = _scheduler
     if scheduler is None:  # shut down meanwhile
         return
+    for job in scheduler.get_jobs(jobstore="default"):
+        if job.id.startswith("timer-"):  # per-timer jobs of an earlier version
+            try:
+                scheduler.remove_job(job.id, jobstore="default")
+            except JobLookupError:
+                pass
+    wake()
     with _app.app_context():
-        timers.fire_due_timers()
         grants.remind_expiring()
         inspections.start_due_round()
         notify.send_pending_emails()
-        schedule = timers.pending_schedule()
-    wanted = {f"timer-{timer_id}": due for timer_id, due in schedule}
-    for job in scheduler.get_jobs():
-        if job.id.startswith("timer-") and job.id not in wanted:
-            try:
-                scheduler.remove_job(job.id)
-            except JobLookupError:
-                pass
-    now = datetime.now(UTC)
-    for job_id, due in wanted.items():
-        if due <= now:
-            continue  # the next sweep fires it
-        job = scheduler.get_job(job_id)
-        if job is None or job.next_run_time != due:
-            scheduler.add_job(fire_timer_job, "date", run_date=due, args=[int(job_id[6:])], id=job_id,
-                              replace_existing=True, misfire_grace_time=None)
 
 
 def audit_verify_job() -> None:
@@ -101,11 +150,9 @@ def audit_verify_job() -> None:
 
 
 def wake() -> None:
-    """Run the sync now (after a transaction changed timers)."""
+    """Run the timer pass now (after a transaction changed timers); it sets the wake-up to the next due time."""
     if _scheduler is not None and _scheduler.running:
-        job = _scheduler.get_job("sync")
-        if job is not None:
-            job.modify(next_run_time=datetime.now(UTC))
+        _schedule_wakeup(datetime.now(UTC))
 
 
 def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | BlockingScheduler:
@@ -113,9 +160,12 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
     from ..services import timers
 
     _app = app
+    if blocking:  # its own process: it says when it wakes next (through the app's log handler)
+        app.logger.debug("scheduler starting")
+        log.setLevel(logging.INFO)
     store = SharedSQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"], tablename=JOBS_TABLE)
     cls = BlockingScheduler if blocking else BackgroundScheduler
-    _scheduler = cls(jobstores={"default": store}, timezone=UTC,
+    _scheduler = cls(jobstores={"default": store, "memory": MemoryJobStore()}, timezone=UTC,
                      job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})
     _scheduler.add_job(sync_job, "interval", seconds=app.config.get("SCHEDULER_SYNC_SECONDS", 30), id="sync",
                        replace_existing=True, next_run_time=datetime.now(UTC))
