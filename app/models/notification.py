@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -13,7 +13,10 @@ from .types import UTCDateTime, utcnow
 
 class Notification(db.Model):
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_unread", "user_id", "read_at"),)
+    __table_args__ = (Index("ix_notification_unread", "user_id", "read_at"),
+                      # the unread badge on every page counts only these (migration 5ec0c3perf00)
+                      Index("ix_notification_unread_only", "user_id", postgresql_where=text("read_at IS NULL"),
+                            sqlite_where=text("read_at IS NULL")))
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("process_instance.id"), index=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -41,6 +41,10 @@ OPEN_STATUSES = (InstanceStatus.running, InstanceStatus.suspended, InstanceStatu
 
 class ProcessInstance(db.Model):
     __tablename__ = "process_instance"
+    __table_args__ = (  # newest-first request lists (migration 5ec0c3perf00)
+        Index("ix_process_instance_created", "created_at", "id"),
+        Index("ix_process_instance_department_created", "applicant_department_id", "created_at", "id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definition.id"), index=True)
     title: Mapped[str] = mapped_column(String(200))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -24,6 +24,11 @@ class TaskRecord(db.Model):
         UniqueConstraint("instance_id", "engine_task_id"),
         Index("ix_task_inbox", "state", "candidate_role", "department_code"),
         Index("ix_task_due", "state", "due_at"),
+        # read paths (migration 5ec0c3perf00): the open tasks in inbox order, and who was involved in a request
+        Index("ix_task_open", "due_at", "created_at", "id", postgresql_where=text("state = 'ready'"),
+              sqlite_where=text("state = 'ready'")),
+        Index("ix_task_department_instance", "department_code", "instance_id"),
+        Index("ix_task_completed_by_instance", "completed_by_id", "instance_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("process_instance.id"), index=True)

@@ -1,7 +1,8 @@
 """Who may act on a task and who may see a request."""
 from __future__ import annotations
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import String, and_, cast, exists, false, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import JSONB, array
 
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord, User
@@ -34,6 +35,24 @@ def require_candidate(user: User, record: TaskRecord) -> None:
 def department_filter(user: User):
     """SQL pre-filter for the inbox; the role check (a task may name several roles) is is_candidate()."""
     return or_(TaskRecord.department_code.is_(None), TaskRecord.department_code == user.department.code)
+
+
+def candidate_filter(user: User):
+    """is_candidate() as SQL, for the inbox's paging: one of the user's roles among the task's roles (the first role
+    when the list is empty) and the task in no department or the user's."""
+    roles = sorted(user.roles)
+    if not roles:
+        return false()
+    listed = TaskRecord.candidate_roles
+    if db.session.get_bind().dialect.name == "postgresql":
+        as_jsonb = cast(listed, JSONB)
+        has_role = as_jsonb.has_any(array([literal(r, String) for r in roles]))
+        empty = or_(listed.is_(None), as_jsonb == cast(literal("[]"), JSONB), as_jsonb == cast(literal("null"), JSONB))
+    else:  # SQLite's JSON1 functions
+        element = func.json_each(listed).table_valued("value")
+        has_role = exists(select(literal(1)).select_from(element).where(element.c.value.in_(roles)))
+        empty = or_(listed.is_(None), func.json_type(listed).in_(["null"]), func.json_array_length(listed) == 0)
+    return and_(or_(has_role, and_(empty, TaskRecord.candidate_role.in_(roles))), department_filter(user))
 
 
 def can_view(user: User, instance: ProcessInstance) -> bool:

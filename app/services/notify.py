@@ -87,9 +87,14 @@ def inbox_notifications(user_id: int, limit: int = 50) -> list[dict[str, Any]]:
              "read": n.read_at is not None} for n in rows]
 
 
+UNREAD_CAP = 100  # the badge shows "99+" beyond this: counting further would grow with an unread backlog
+
+
 def unread_count(user_id: int) -> int:
-    return db.session.scalar(select(db.func.count(Notification.id)).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+    """Unread notifications, counted up to UNREAD_CAP (one index range scan of at most that many entries)."""
+    unread = (select(Notification.id).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+              .limit(UNREAD_CAP).subquery())
+    return db.session.scalar(select(db.func.count()).select_from(unread)) or 0
 
 
 def mark_all_read(user_id: int) -> None:

@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import or_, select
+from sqlalchemy.orm import aliased, joinedload
 
 from ..engine import runtime
+from ..engine.calendar import WorkingCalendar
 from ..extensions import db
 from ..models import AuditLog, DataResource, Department, ProcessDefinition, ProcessInstance, TaskRecord, User
 from ..models.catalog import SHARE_CLASS_LABELS, ShareClass
@@ -18,8 +20,10 @@ from ..models.types import CHINA_TZ, utcnow
 from . import audit, notify, processes, progress, task_forms
 from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance
 from .audit import ACTION_LABELS
-from .errors import Conflict, Forbidden, NotFound
+from .calendar import current_calendar
+from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .instance_lock import lock_instance
+from .paging import Page, request_number
 from .supervision import deadline_status
 
 SHARE_PROCESS_KEY = "share_request"
@@ -52,16 +56,47 @@ def catalogue() -> list[dict[str, Any]]:
              "requestable": r.share_class != ShareClass.not_shared, "fields": r.fields} for r in rows]
 
 
-def list_requests(user_id: int) -> list[dict[str, Any]]:
-    """Requests the user may see: their department's, and all of them for 网信中心/网信办/督办/管理员."""
+def list_requests(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = None,
+                  status: str | None = None, department: str | None = None) -> Page:
+    """Requests the user may see, newest first, one page: their department's, and all of them for
+    网信中心/网信办/督办/管理员. q is a request number or words of the title; department an applicant's code.
+    No total: counting would grow with history, so the page says whether a next one exists."""
     user = get_user(user_id)
-    query = select(ProcessInstance).order_by(ProcessInstance.created_at.desc()).limit(500)
+    applicant = aliased(Department)
+    query = (select(ProcessInstance.id, ProcessInstance.title, ProcessInstance.status, ProcessInstance.current_step,
+                    ProcessInstance.created_at, ProcessInstance.updated_at, ProcessDefinition.name,
+                    applicant.name, User.display_name)
+             .join(ProcessDefinition, ProcessDefinition.id == ProcessInstance.definition_id)
+             .join(applicant, applicant.id == ProcessInstance.applicant_department_id)
+             .outerjoin(User, User.id == ProcessInstance.initiator_id)
+             .order_by(ProcessInstance.created_at.desc(), ProcessInstance.id.desc()))
     if not user.has_role(*OVERSIGHT_ROLES):
-        involved = select(TaskRecord.instance_id).where(or_(TaskRecord.completed_by_id == user.id,
+        involved = select(TaskRecord.instance_id).where(TaskRecord.instance_id == ProcessInstance.id,
+                                                        or_(TaskRecord.completed_by_id == user.id,
                                                             TaskRecord.department_code == user.department.code))
-        query = query.where(or_(ProcessInstance.applicant_department_id == user.department_id,
-                                ProcessInstance.id.in_(involved)))
-    return [_summary(i) for i in db.session.scalars(query)]
+        query = query.where(or_(ProcessInstance.applicant_department_id == user.department_id, involved.exists()))
+    query = query.where(*_request_filters(q, status, department, applicant))
+    rows = db.session.execute(query.limit(per_page + 1).offset((page - 1) * per_page)).all()
+    items = [{"id": r[0], "title": r[1], "status": r[2], "process_name": r[6],
+              "status_label": _status_words(r[2], r[3]), "current_step": r[3], "applicant_department": r[7],
+              "initiator": r[8] or "系统", "created_at": r[4], "updated_at": r[5]} for r in rows[:per_page]]
+    return Page(items, page, per_page, has_next=len(rows) > per_page,
+                filters={"q": q or "", "status": status or "", "department": department or ""})
+
+
+def _request_filters(q: str | None, status: str | None, department: str | None, applicant) -> list:
+    where = []
+    if q:
+        number = request_number(q)
+        title = ProcessInstance.title.contains(q, autoescape=True)
+        where.append(or_(ProcessInstance.id == number, title) if number is not None else title)
+    if status:
+        if status not in INSTANCE_STATUS_LABELS:
+            raise ValidationFailed({"status": "状态不存在"}, message="状态不存在")
+        where.append(ProcessInstance.status == status)
+    if department:
+        where.append(applicant.code == department)
+    return where
 
 
 def _summary(instance: ProcessInstance) -> dict[str, Any]:
@@ -75,9 +110,13 @@ def _summary(instance: ProcessInstance) -> dict[str, Any]:
 
 
 def status_label(instance: ProcessInstance) -> str:
-    if instance.status == InstanceStatus.completed:
-        return instance.current_step or "已结束"
-    return INSTANCE_STATUS_LABELS.get(instance.status, instance.status)
+    return _status_words(instance.status, instance.current_step)
+
+
+def _status_words(status: str, current_step: str | None) -> str:
+    if status == InstanceStatus.completed:
+        return current_step or "已结束"
+    return INSTANCE_STATUS_LABELS.get(status, status)
 
 
 def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
@@ -93,33 +132,45 @@ def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
     definition = db.session.get(ProcessDefinition, instance.definition_id)
     open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
                                                              TaskRecord.state == TaskState.ready)
+                                    .options(joinedload(TaskRecord.claimed_by))
                                     .order_by(TaskRecord.id)).all()
+    calendar = current_calendar() if open_tasks else None
     return {**_summary(instance), "application": data.get("application", {}),
             "start_summary": start_summary, "status_reason": instance.status_reason,
             "error_element": instance.error_element,
             "error_message": instance.error_message,
             "process": {"key": definition.process_key, "version": definition.version,
                         "definition_id": definition.id, "name": definition.name},
-            "current_tasks": [task_holder(t) for t in open_tasks],
+            "current_tasks": [task_holder(t, calendar) for t in open_tasks],
             "history": history(instance.id), "elements": runtime.element_states(workflow)}
 
 
-def task_holder(record: TaskRecord) -> dict[str, Any]:
+def task_holder(record: TaskRecord, calendar: WorkingCalendar | None = None) -> dict[str, Any]:
     """Who holds a task, in words."""
     dept_name = None
     if record.department_code:
         dept_name = db.session.scalar(select(Department.name).where(Department.code == record.department_code))
-    roles = "、".join(ROLE_LABELS.get(r, r) for r in record.candidate_roles)
-    holder = record.claimed_by.display_name if record.claimed_by else f"{dept_name or ''} {roles}".strip()
-    status, left, words = deadline_status(record.due_at)
-    return {"task_id": record.id, "title": record.title, "holder": holder, "department": dept_name,
-            "candidate_roles": record.candidate_roles, "claimed_by": record.claimed_by.display_name
-            if record.claimed_by else None, "created_at": record.created_at, "due_at": record.due_at,
+    return holder_view(task_id=record.id, title=record.title, department_name=dept_name,
+                       candidate_roles=record.candidate_roles,
+                       claimed_by=record.claimed_by.display_name if record.claimed_by else None,
+                       created_at=record.created_at, due_at=record.due_at, calendar=calendar)
+
+
+def holder_view(*, task_id: int, title: str, department_name: str | None, candidate_roles: list[str],
+                claimed_by: str | None, created_at: datetime, due_at: datetime | None,
+                calendar: WorkingCalendar | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """task_holder() from plain values, for lists that fetched them in one query."""
+    roles = "、".join(ROLE_LABELS.get(r, r) for r in candidate_roles or [])
+    holder = claimed_by or f"{department_name or ''} {roles}".strip()
+    status, left, words = deadline_status(due_at, now, calendar)
+    return {"task_id": task_id, "title": title, "holder": holder, "department": department_name,
+            "candidate_roles": candidate_roles, "claimed_by": claimed_by, "created_at": created_at, "due_at": due_at,
             "deadline_status": status, "remaining_working_days": left, "deadline": words}
 
 
 def history(instance_id: int) -> list[dict[str, Any]]:
     rows = db.session.scalars(select(AuditLog).where(AuditLog.instance_id == instance_id)
+                              .options(joinedload(AuditLog.user).joinedload(User.department))
                               .order_by(AuditLog.at, AuditLog.id))
     out = []
     for row in rows:

@@ -3,35 +3,58 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import aliased
 
 from ..engine import runtime
 from ..extensions import db
-from ..models import ProcessInstance, TaskRecord, User
+from ..models import Department, ProcessInstance, TaskRecord, User
 from ..models.process import InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
 from . import audit, instance_lock, notify, progress, task_forms, timers
-from .access import department_filter, get_user, is_candidate, require_candidate
+from .access import candidate_filter, get_user, require_candidate
+from .calendar import current_calendar
 from .errors import Conflict, NotFound
-from .requests import catalogue, request_view, task_holder
+from .paging import Page, request_number
+from .requests import catalogue, holder_view, request_view, task_holder
 
 
-def inbox(user_id: int) -> list[dict[str, Any]]:
-    """Ready tasks the user may act on: unclaimed ones and those the user claimed."""
+def inbox(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = None,
+          overdue: bool = False) -> Page:
+    """Ready tasks the user may act on, one page: unclaimed ones and those the user claimed, soonest deadline first.
+    q is a request number or words of the request's title or the step; overdue keeps the tasks past their deadline.
+    Three queries whatever the page holds: the count, the rows (with names joined in), the calendar."""
     user = get_user(user_id)
-    rows = db.session.scalars(select(TaskRecord).join(ProcessInstance)
-                              .where(TaskRecord.state == TaskState.ready, department_filter(user),
-                                     ProcessInstance.status == InstanceStatus.running)
-                              .order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at))
-    out = []
-    for record in rows:
-        if not is_candidate(user, record) or (record.claimed_by_id not in (None, user.id)):
-            continue
-        out.append({**task_holder(record), "form_key": record.form_key, "instance_id": record.instance_id,
-                    "request_title": record.instance.title, "claimed_by_me": record.claimed_by_id == user.id,
-                    "applicant_department": record.instance.applicant_department.name})
-    return out
+    now = utcnow()
+    where = [TaskRecord.state == TaskState.ready, ProcessInstance.status == InstanceStatus.running,
+             candidate_filter(user), or_(TaskRecord.claimed_by_id.is_(None), TaskRecord.claimed_by_id == user.id)]
+    if q:
+        number = request_number(q)
+        words = or_(ProcessInstance.title.contains(q, autoescape=True), TaskRecord.title.contains(q, autoescape=True))
+        where.append(or_(TaskRecord.instance_id == number, words) if number is not None else words)
+    if overdue:
+        where.append(TaskRecord.due_at <= now)
+    total = db.session.scalar(select(func.count()).select_from(TaskRecord).join(ProcessInstance).where(*where))
+    applicant, task_department, claimer = aliased(Department), aliased(Department), aliased(User)
+    rows = db.session.execute(
+        select(TaskRecord.id, TaskRecord.title, TaskRecord.form_key, TaskRecord.instance_id, TaskRecord.candidate_roles,
+               TaskRecord.claimed_by_id, TaskRecord.created_at, TaskRecord.due_at, task_department.name,
+               claimer.display_name, ProcessInstance.title, applicant.name)
+        .join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id)
+        .join(applicant, applicant.id == ProcessInstance.applicant_department_id)
+        .outerjoin(task_department, task_department.code == TaskRecord.department_code)
+        .outerjoin(claimer, claimer.id == TaskRecord.claimed_by_id)
+        .where(*where)
+        .order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at, TaskRecord.id)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    calendar = current_calendar() if rows else None
+    items = [{**holder_view(task_id=r[0], title=r[1], department_name=r[8], candidate_roles=r[4], claimed_by=r[9],
+                            created_at=r[6], due_at=r[7], calendar=calendar, now=now),
+              "form_key": r[2], "instance_id": r[3], "request_title": r[10], "claimed_by_me": r[5] == user.id,
+              "applicant_department": r[11]} for r in rows]
+    return Page(items, page, per_page, total=total, has_next=page * per_page < total,
+                filters={"q": q or "", "overdue": overdue})
 
 
 def _record(task_id: int) -> TaskRecord:

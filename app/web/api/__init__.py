@@ -9,6 +9,7 @@ from ...services import org, tasks
 from ...services import requests as share_requests
 from ...services.errors import ValidationFailed
 from ..errors import error_response
+from ..paging import flag, list_args
 
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)
@@ -51,7 +52,8 @@ def submit():
 
 @bp.get("/requests")
 def list_requests():
-    return jsonify({"requests": [_plain(r) for r in share_requests.list_requests(g.api_user_id)]})
+    page = share_requests.list_requests(g.api_user_id, **list_args("status", "department"))
+    return jsonify({"requests": [_plain(r) for r in page.items], **page.meta()})
 
 
 @bp.get("/requests/<int:instance_id>")
@@ -61,7 +63,8 @@ def get_request(instance_id: int):
 
 @bp.get("/tasks")
 def my_tasks():
-    return jsonify({"tasks": [_plain(t) for t in tasks.inbox(g.api_user_id)]})
+    page = tasks.inbox(g.api_user_id, **list_args(), overdue=flag("overdue"))
+    return jsonify({"tasks": [_plain(t) for t in page.items], **page.meta()})
 
 
 @bp.post("/tasks/<int:task_id>/claim")

@@ -6,6 +6,7 @@ from flask_login import current_user, login_required
 
 from ...services import notify, task_forms, tasks
 from ...services.errors import Conflict, ValidationFailed
+from ..paging import flag, list_args
 from ..redirects import back
 
 bp = Blueprint("inbox", __name__)
@@ -14,7 +15,9 @@ bp = Blueprint("inbox", __name__)
 @bp.get("/inbox")
 @login_required
 def index():
-    return render_template("inbox/index.html", tasks=tasks.inbox(current_user.id))
+    args = list_args()
+    page = tasks.inbox(current_user.id, **args, overdue=flag("overdue"))
+    return render_template("inbox/index.html", tasks=page.items, page=page)
 
 
 @bp.get("/notifications")

@@ -4,10 +4,12 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from ...models.process import INSTANCE_STATUS_LABELS
 from ...services import catalog, grants, processes, task_forms
 from ...services import requests as share_requests
 from ...services.errors import Conflict, ValidationFailed
 from ..downloads import attachment
+from ..paging import list_args
 
 bp = Blueprint("requests", __name__)
 
@@ -21,7 +23,9 @@ def home():
 @bp.get("/requests")
 @login_required
 def index():
-    return render_template("requests/index.html", requests=share_requests.list_requests(current_user.id))
+    page = share_requests.list_requests(current_user.id, **list_args("status", "department"))
+    return render_template("requests/index.html", requests=page.items, page=page,
+                           statuses=INSTANCE_STATUS_LABELS)
 
 
 @bp.route("/requests/new", methods=["GET", "POST"])
