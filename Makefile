@@ -17,13 +17,18 @@ $(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
-.PHONY: setup run test test-postgres lint benchmark
+.PHONY: setup run run-prod test test-postgres lint benchmark
 setup: $(VENV)/.runtime
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo
 
 run: setup
 	$(BIN)/flask serve --host 127.0.0.1 --port $${PORT:-5000}
+
+# Production: gunicorn ($$WEB_WORKERS workers) + exactly one scheduler process against $$DATABASE_URL (PostgreSQL),
+# APP_CONFIG=config.ProductionConfig; needs SECRET_KEY (32+ characters). See README "Operations".
+run-prod: $(VENV)/.runtime
+	scripts/run-prod.sh
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

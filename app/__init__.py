@@ -40,12 +40,14 @@ def create_app(config: object | str | None = None) -> Flask:
 
         return load_session_user(session_id)  # "<id>:<nonce>": a rotated nonce ends the session
 
+    from .observability import install as install_observability
     from .web import register_blueprints
     from .web.errors import register_error_handlers
     from .web.filters import register_filters
     from .web.input_guard import install as install_input_guard
     from .web.security_headers import register_security_headers
 
+    install_observability(app)  # first: request ids and timing also for requests a later hook answers early
     install_input_guard(app)  # before the blueprints: routes bind the app-wide `int` converter when registered
     register_blueprints(app)
     register_error_handlers(app)

@@ -205,6 +205,27 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(audit_group)
 
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    def backup_command(path: str) -> None:
+        """Back up the whole database to PATH (SQLite: online backup API; PostgreSQL: pg_dump -Fc)."""
+        from .services import backup
+
+        with _domain_errors():
+            result = backup.backup(path)
+        click.echo(f"已备份 {result.dialect} 数据库（{result.tables} 张表）到 {result.path}，{result.bytes} 字节")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--force", is_flag=True, help="Replace a database that already has tables.")
+    def restore_command(path: str, force: bool) -> None:
+        """Restore PATH (made by `flask backup`) into DATABASE_URL's database, which must be empty unless --force."""
+        from .services import backup
+
+        with _domain_errors():
+            result = backup.restore(path, force=force)
+        click.echo(f"已从 {result.path} 恢复 {result.dialect} 数据库（{result.tables} 张表）")
+
     @app.cli.command("inspections-start")
     def inspections_start() -> None:
         """Start this quarter's security inspection round now (Art. 31); does nothing if it exists."""

@@ -9,6 +9,7 @@ def register_blueprints(app: Flask) -> None:
     from .api import bp as api_bp
     from .auth import bp as auth_bp
     from .inbox import bp as inbox_bp
+    from .ops import bp as ops_bp
     from .requests import bp as requests_bp
     from .supervision import bp as supervision_bp
 
@@ -17,4 +18,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(auth_bp)
     app.register_blueprint(requests_bp)
     app.register_blueprint(inbox_bp)
+    app.register_blueprint(ops_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
