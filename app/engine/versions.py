@@ -93,9 +93,9 @@ def check_migration(workflow: BpmnWorkflow, target: ParsedProcess) -> MigrationC
     if done:
         return MigrationCheck(False, f"已办理的环节在新版本中已删除，历史无法对应：{done}")
     try:  # the dry run really migrates a copy and round-trips it through the serializer
-        trial = load_workflow(dump_workflow(workflow))
+        trial = load_workflow(dump_workflow(workflow), spec=(workflow.spec, workflow.subprocess_specs))
         migrate(trial, target)
-        load_workflow(dump_workflow(trial))
+        load_workflow(dump_workflow(trial), spec=(target.spec, target.subprocess_specs))
     except Exception as exc:  # noqa: BLE001 - any failure means "cannot move", with the reason shown
         return MigrationCheck(False, f"迁移预演失败：{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
     changed = _names(top.alignment.get(t) or t.task_spec for t in top.changed if t.state & ACTIVE)
@@ -120,6 +120,7 @@ def migrate(workflow: BpmnWorkflow, target: ParsedProcess) -> None:
         for task in workflow.get_tasks(state=TaskState.READY):
             if task.id in ready_data:
                 task.data = ready_data[task.id]
+        workflow.subprocess_specs = dict(target.subprocess_specs)  # migrate_workflow moves only the top spec
         workflow.do_engine_steps()
     except SpiffWorkflowException as exc:
         raise EngineError(None, str(exc).splitlines()[0]) from exc

@@ -18,7 +18,7 @@ class ProcessDefinition(db.Model):
     process_key: Mapped[str] = mapped_column(String(80), index=True)
     version: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(200))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)  # read when parsing or showing the diagram
     sha256: Mapped[str] = mapped_column(String(64))
     source_file: Mapped[str] = mapped_column(String(200), default="")
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -56,7 +56,8 @@ class ProcessInstance(db.Model):
     error_message: Mapped[str | None] = mapped_column(Text)
     initiator_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)  # None: the system
     applicant_department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
-    workflow_json: Mapped[str] = mapped_column(Text)
+    # the engine state without its spec (attached from the definition version); read by services.progress.load only
+    workflow_json: Mapped[str] = mapped_column(Text, deferred=True)
     serializer_version: Mapped[str] = mapped_column(String(20))
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

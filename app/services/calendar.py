@@ -5,7 +5,7 @@ import threading
 from datetime import date, datetime, time
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 from sqlalchemy import func, select
 
 from ..engine.calendar import (
@@ -30,19 +30,37 @@ _cached: tuple[tuple, WorkingCalendar] | None = None
 
 
 def current_calendar() -> WorkingCalendar:
-    """The calendar with every administrator-entered year; rebuilt when those rows change."""
+    """The calendar with every administrator-entered year, cached per process.
+
+    Its version marker (count and latest change of the calendar_year rows) is read at most once per application
+    context (one request, one job run), so a change made in another process is seen by that process's next
+    request; a change made here (set_year_arrangement) drops the cache at once."""
     global _cached
+    with _lock:
+        cached = _cached
+    if cached is not None and g.get("calendar_checked") is cached[1]:
+        return cached[1]
     revision = tuple(db.session.execute(select(func.count(CalendarYear.year), func.max(CalendarYear.updated_at))).one())
     revision = (*revision, _office_close())
     with _lock:
         if _cached is not None and _cached[0] == revision:
+            g.calendar_checked = _cached[1]
             return _cached[1]
     overrides = {row.year: parse_arrangement(row.year, row.arrangement_text)
                  for row in db.session.scalars(select(CalendarYear))}
     calendar = WorkingCalendar(overrides, office_close=_office_close())
     with _lock:
         _cached = (revision, calendar)
+    g.calendar_checked = calendar
     return calendar
+
+
+def invalidate_calendar() -> None:
+    """Forget the cached calendar (after a change), in this process and this application context."""
+    global _cached
+    with _lock:
+        _cached = None
+    g.pop("calendar_checked", None)
 
 
 def _office_close() -> time:
@@ -107,6 +125,7 @@ def set_year_arrangement(year: int, text: str, user_id: int | None) -> dict[str,
                  detail={"year": year, "previous_source": before, "days_off": len(arrangement.days_off),
                          "make_up_days": len(arrangement.make_up_days)})
     db.session.commit()
+    invalidate_calendar()
     from .timers import recompute_deadlines  # deferred: timers imports this module
 
     moved = recompute_deadlines(user_id, reason=f"{year} 年放假安排变更")

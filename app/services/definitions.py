@@ -8,9 +8,11 @@ from pathlib import Path
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import undefer
 
 from ..engine import versions
 from ..engine.parser import ParsedProcess, parse_bpmn
+from ..engine.serializer import SpecPair, warm
 from ..extensions import db
 from ..models import Department, ProcessDefinition, Role, User
 from . import audit
@@ -57,8 +59,7 @@ def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None, *,
     audit.record("deploy", user_id=user_id, detail={"process_key": parsed.process_id, "version": version,
                                                      "source_file": source_file})
     db.session.commit()
-    with _cache_lock:
-        _parsed_cache[digest] = parsed
+    _remember(digest, parsed)
     return DeployResult(definition.id, definition.process_key, version, created=True)
 
 
@@ -93,9 +94,21 @@ def parsed_definition(definition_id: int) -> ParsedProcess:
     if cached is not None:
         return cached
     parsed = parse_bpmn(definition.bpmn_xml.encode("utf-8"), definition.source_file or "stored.bpmn")
+    return _remember(definition.sha256, parsed)
+
+
+def definition_spec(definition_id: int) -> SpecPair:
+    """The process spec and subprocess specs of a stored version: what its instances run on (shared)."""
+    parsed = parsed_definition(definition_id)
+    return parsed.spec, parsed.subprocess_specs
+
+
+def _remember(digest: str, parsed: ParsedProcess) -> ParsedProcess:
+    """Cache a parsed version, warmed so that threads can share it; the first one cached wins, so every
+    instance of a version runs on one spec object."""
+    warm((parsed.spec, parsed.subprocess_specs))
     with _cache_lock:
-        _parsed_cache[definition.sha256] = parsed
-    return parsed
+        return _parsed_cache.setdefault(digest, parsed)
 
 
 def _latest(process_key: str) -> ProcessDefinition | None:
@@ -117,6 +130,7 @@ def list_processes() -> list[dict]:
 def version_history(process_key: str, open_counts: dict[int, int]) -> list[dict]:
     """Every version, newest first, with who deployed it, open instances and the changes from the previous one."""
     rows = db.session.scalars(select(ProcessDefinition).where(ProcessDefinition.process_key == process_key)
+                              .options(undefer(ProcessDefinition.bpmn_xml))
                               .order_by(ProcessDefinition.version)).all()
     if not rows:
         raise NotFound(f"流程 {process_key} 不存在")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
 
 from ..engine import runtime
-from ..engine.script_env import ActionRequest, NotificationRequest
+from ..engine.script_env import ActionRequest, NotificationRequest, make_script_engine
 from ..engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord, TimerRecord, User
@@ -17,14 +18,38 @@ from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.timer import TimerState
 from ..models.types import utcnow
-from . import audit, notify
+from . import audit, definitions, notify
 from .calendar import current_calendar
 from .errors import Conflict
 
 
 def load(instance: ProcessInstance) -> BpmnWorkflow:
-    """The instance's workflow with the current working-day calendar attached."""
-    return load_workflow(instance.workflow_json, current_calendar())
+    """The instance's workflow with the current working-day calendar attached, on its version's spec.
+
+    The stored JSON is read here (the column is deferred everywhere else), always from the database: under the
+    instance's lock that is the committed state. A workflow this app context has just saved and committed at the
+    instance's current lock_version (remember()) is handed over instead of being read and deserialized again."""
+    handed = _handed_over().pop((instance.id, instance.lock_version), None)
+    if handed is not None:  # with a fresh script engine, as a load gives (the calendar may have changed since)
+        handed.script_engine = make_script_engine(current_calendar())
+        return handed
+    data = db.session.scalar(select(ProcessInstance.workflow_json).where(ProcessInstance.id == instance.id))
+    return load_workflow(data, current_calendar(), spec=definitions.definition_spec(instance.definition_id))
+
+
+def remember(instance_id: int, lock_version: int, workflow: BpmnWorkflow) -> None:
+    """Keep a workflow that was saved and committed at `lock_version` for the next load() of the instance in this
+    app context (e.g. the response view after a completion). Taken at most once: the next load owns it."""
+    cache = _handed_over()
+    if len(cache) >= 8:
+        cache.clear()
+    cache[(instance_id, lock_version)] = workflow
+
+
+def _handed_over() -> dict[tuple[int, int], BpmnWorkflow]:
+    if "workflows_handed_over" not in g:
+        g.workflows_handed_over = {}
+    return g.workflows_handed_over
 
 
 def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int | None, action: str,
@@ -59,7 +84,10 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
             new_records.append(record)
     schedule_changed = _project_timers(instance, workflow, now)
     # set the instance's columns after the queries above, so the commit writes it once (one lock_version step)
-    instance.workflow_json = dump_workflow(workflow)
+    # stored without the spec when the workflow runs on its version's shared spec (always, except rows written
+    # with an embedded spec that differs from the version's, which keep theirs)
+    instance.workflow_json = dump_workflow(
+        workflow, with_spec=workflow.spec is not definitions.definition_spec(instance.definition_id)[0])
     instance.serializer_version = SERIALIZER_VERSION
     ended = runtime.end_event(workflow)
     if ended is not None:

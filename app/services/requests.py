@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased, joinedload
 
@@ -119,11 +120,13 @@ def _status_words(status: str, current_step: str | None) -> str:
     return INSTANCE_STATUS_LABELS.get(status, status)
 
 
-def request_view(instance_id: int, user_id: int) -> dict[str, Any]:
-    """Everything the request page and the API show: status, current holders, application, history, diagram."""
+def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | None = None) -> dict[str, Any]:
+    """Everything the request page and the API show: status, current holders, application, history, diagram.
+    `workflow`: the instance's workflow when the caller has already loaded it (read only here)."""
     user = get_user(user_id)
     instance = get_viewable_instance(instance_id, user)
-    workflow = progress.load(instance)
+    if workflow is None:
+        workflow = progress.load(instance)
     data = runtime.workflow_data(workflow)
     start = runtime.start_result(workflow)
     start_summary = []

@@ -87,9 +87,10 @@ def task_page(task_id: int, user_id: int) -> dict[str, Any]:
     """The task, its form definition, prefill values and the request it belongs to."""
     user, record = _actionable(task_id, user_id)
     form = task_forms.load_form(record.form_key)
-    view = request_view(record.instance_id, user_id)
+    workflow = progress.load(record.instance)  # loaded once for the view and the form
+    view = request_view(record.instance_id, user_id, workflow=workflow)
     try:
-        ready = runtime.get_ready_task(progress.load(record.instance), record.engine_task_id)
+        ready = runtime.get_ready_task(workflow, record.engine_task_id)
     except runtime.TaskNotReady as exc:
         raise _already_done(record) from exc
     task_data = ready.data
@@ -187,8 +188,11 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             raise _already_done(db.session.get(TaskRecord, task_id, populate_existing=True))
         step = {"actor_id": user.id, "action": "complete", "step": current.title, "task_id": task_id,
                 "opinion": opinion, "detail": {"summary": summary, "result": submitted}}
+        saved.clear()
         if failure is None:
             rescheduled = progress.persist(instance, workflow, **step)
+            db.session.flush()  # the lock_version this commit writes
+            saved.update(version=instance.lock_version, workflow=workflow)
         else:
             progress.record_failure(instance, workflow, failure, **step)
             rescheduled = False
@@ -196,7 +200,10 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         return rescheduled
 
     instance_id = record.instance_id
+    saved: dict[str, Any] = {}
     rescheduled = instance_lock.run_locked(instance_id, work)
+    if saved:  # committed: the response view reads this workflow instead of loading it again
+        progress.remember(instance_id, saved["version"], saved["workflow"])
     notify.send_pending_emails()
     if rescheduled:
         timers.changed()

@@ -123,7 +123,7 @@ def test_completing_a_task_twice_is_refused(parsed):
 def test_serializer_round_trip_keeps_state_and_script_engine(parsed):
     wf = _start(parsed, COND[:2])
     _do(wf, "dept_head_sign", {"decision": "approve"})
-    restored = load_workflow(dump_workflow(wf))
+    restored = load_workflow(dump_workflow(wf), spec=(parsed.spec, parsed.subprocess_specs))
     assert SERIALIZER_VERSION
     assert [v.task_id for v in runtime.ready_user_tasks(restored)] == [v.task_id for v in runtime.ready_user_tasks(wf)]
     _do(restored, "nic_review", {"decision": "approve"})  # runs the script task with the re-attached engine
