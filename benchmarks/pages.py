@@ -1,0 +1,71 @@
+"""Page timings on a big database (benchmarks/bigdb.py): p50/p95 of each read page over the Flask test client.
+
+Usage: python benchmarks/pages.py [--db bigdb] [--rounds 30]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from sqlalchemy import event
+
+from app import create_app
+from app.extensions import db
+from app.models import User
+from app.services import notify
+from config import TestingConfig
+
+PAGES = [("hr_head", "/inbox"), ("nic_head", "/inbox"), ("hr_head", "/api/v1/tasks"), ("cs_handler", "/requests"),
+         ("hr_head", "/requests"), ("nic_head", "/requests"), ("supervisor", "/supervision/"),
+         ("supervisor", "/supervision/?status=attention&page=2"), ("cs_handler", "/requests?page=20")]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", default=os.environ.get("BIGDB", "bigdb"))
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args()
+
+    class PagesConfig(TestingConfig):
+        SQLALCHEMY_DATABASE_URI = f"postgresql+psycopg://postgres@127.0.0.1:5432/{args.db}"
+
+    app = create_app(PagesConfig)
+    from conftest import Browser
+
+    statements = [0]
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
+    print(f"{'page':52} {'p50 ms':>8} {'p95 ms':>8} {'SQL':>5}")
+    for username, url in PAGES:
+        b = Browser(app, username)
+        times = []
+        for _ in range(args.rounds):
+            statements[0] = 0
+            t0 = time.perf_counter()
+            resp = b.get(url)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert resp.status_code == 200, (url, resp.status_code)
+        times.sort()
+        print(f"{username + ' ' + url:52} {statistics.median(times):8.1f} {times[int(0.95 * len(times)) - 1]:8.1f} "
+              f"{statements[0]:5d}")
+    with app.app_context():
+        uid = db.session.scalar(db.select(User.id).where(User.username == "nic_head"))
+        times = []
+        for _ in range(args.rounds * 10):
+            t0 = time.perf_counter()
+            notify.unread_count(uid)
+            times.append((time.perf_counter() - t0) * 1000)
+        times.sort()
+        p95 = times[int(0.95 * len(times)) - 1]
+        print(f"{'unread count (nic_head)':52} {statistics.median(times):8.1f} {p95:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
