@@ -86,9 +86,17 @@ def latest_definition_id(process_key: str) -> int:
 
 def parsed_definition(definition_id: int) -> ParsedProcess:
     """The parsed spec of a stored version, parsed once per process."""
+    digests = db.session.info.setdefault("definition_sha256", {})  # rows never change; one read per session
+    digest = digests.get(definition_id)
+    if digest is not None:
+        with _cache_lock:
+            cached = _parsed_cache.get(digest)
+        if cached is not None:
+            return cached
     definition = db.session.get(ProcessDefinition, definition_id)
     if definition is None:
         raise NotFound(f"流程定义 {definition_id} 不存在")
+    digests[definition_id] = definition.sha256
     with _cache_lock:
         cached = _parsed_cache.get(definition.sha256)
     if cached is not None:
@@ -139,7 +147,7 @@ def version_history(process_key: str, open_counts: dict[int, int]) -> list[dict]
     for row in rows:
         changes = versions.diff_elements(previous.bpmn_xml, row.bpmn_xml) if previous is not None else []
         out.append({"id": row.id, "version": row.version, "name": row.name, "deployed_at": row.deployed_at,
-                    "deployed_by": users.get(row.deployed_by_id, "flask deploy"), "source_file": row.source_file,
+                    "deployed_by": users.get(row.deployed_by_id, "系统（命令行部署）"), "source_file": row.source_file,
                     "open_instances": open_counts.get(row.id, 0), "changes": changes})
         previous = row
     return list(reversed(out))

@@ -52,9 +52,20 @@
     statusBox.textContent = message || '';
   }
 
+  // unsaved changes: the command stack moved since the diagram was opened or last deployed
+  let savedAt = 0;
+  const stackIndex = () => modeler.get('commandStack')._stackIdx;
+  const unsaved = () => stackIndex() !== savedAt;
+  modeler.on('commandStack.changed', () => { document.body.dataset.unsaved = String(unsaved()); });
+  window.addEventListener('beforeunload', (event) => {
+    if (unsaved()) { event.preventDefault(); event.returnValue = '流程图有未部署的修改，确定离开吗？'; }
+  });
+
   async function open(xml) {
     try {
       await modeler.importXML(xml);
+      savedAt = stackIndex();
+      document.body.dataset.unsaved = 'false';
       modeler.get('canvas').zoom('fit-viewport');
       document.body.dataset.modelerReady = 'true';
       renderPanel(null);
@@ -260,6 +271,8 @@
   document.getElementById('deploy').addEventListener('click', async () => {
     const { ok, body } = await post(config.deployUrl);
     if (ok) {
+      savedAt = stackIndex();
+      document.body.dataset.unsaved = 'false';
       clearProblems();
       status(body.created ? '已部署为 ' + body.process_key + ' 第 ' + body.version + ' 版' : '流程没有变化，未生成新版本',
         'success');
@@ -278,6 +291,8 @@
     a.href = URL.createObjectURL(new Blob([xml], { type: 'application/xml' }));
     a.download = fileName;
     a.click();
+    savedAt = stackIndex();  // the changes are kept in the downloaded file
+    document.body.dataset.unsaved = 'false';
     URL.revokeObjectURL(a.href);
   });
 

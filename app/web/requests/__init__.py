@@ -1,7 +1,7 @@
 """The applicant's side: new request, my requests, the request page with its diagram."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from ...models.process import INSTANCE_STATUS_LABELS
@@ -12,6 +12,12 @@ from ..downloads import attachment
 from ..paging import list_args
 
 bp = Blueprint("requests", __name__)
+
+
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for /favicon.ico whatever the page says."""
+    return current_app.send_static_file("favicon.svg")
 
 
 @bp.get("/")
