@@ -12,7 +12,15 @@ from ..models.types import CHINA_TZ
 
 def register_filters(app: Flask) -> None:
     @app.template_filter("bjtime")
-    def bjtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    def bjtime(value: datetime | str | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        """Beijing time of a datetime or of an ISO 8601 string kept in process data (naive means Beijing)."""
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            if value.tzinfo is None:
+                value = value.replace(tzinfo=CHINA_TZ)
         return value.astimezone(CHINA_TZ).strftime(fmt) if value else ""
 
     app.jinja_env.globals.update(ROLE_LABELS=ROLE_LABELS, SHARE_CLASS_LABELS=SHARE_CLASS_LABELS,
