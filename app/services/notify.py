@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.orm import contains_eager, joinedload
 
 from ..extensions import db
 from ..models import Department, Notification, TaskRecord, User
@@ -21,8 +22,11 @@ EVENT_LABELS = {"new_task": "新待办", "reminder": "催办提醒", "overdue": 
 def users_for(department_code: str | None, roles: list[str] | tuple[str, ...]) -> list[User]:
     """Active users with one of the roles in the department (any department when None)."""
     query = select(User).where(User.active.is_(True))
-    if department_code:
-        query = query.join(Department).where(Department.code == department_code)
+    if department_code:  # the department comes with the users (is_candidate reads it): no query per user
+        query = (query.join(Department).where(Department.code == department_code)
+                 .options(contains_eager(User.department)))
+    else:
+        query = query.options(joinedload(User.department))
     return [u for u in db.session.scalars(query) if u.roles & set(roles)]
 
 

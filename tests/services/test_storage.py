@@ -197,6 +197,6 @@ def test_one_api_completion_loads_the_workflow_once_in_few_statements(app, ctx, 
     assert resp.status_code == 200, resp.get_json()
     assert {t["title"] for t in resp.get_json()["current_tasks"]} == {"数据提供部门审核（5个工作日内答复）"}
     assert len(loads) == 1  # complete_task's load; the response view reuses it
-    assert len(statements) <= 38, "\n".join(statements)
+    assert len(statements) <= 34, "\n".join(statements)  # 38 before; see the report for what remains
     # the stored workflow is read once (by progress.load), never by a lazy load of the instance
     assert sum("workflow_json" in s and s.lstrip().upper().startswith("SELECT") for s in statements) == 1
