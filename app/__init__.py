@@ -102,11 +102,17 @@ def _secret_key(app: Flask) -> str:
 
 
 def _sqlite_pragmas(app: Flask) -> None:
+    """SQLite waits for the write lock; PostgreSQL runs without JIT (our queries are short: compiling a plan for a
+    page costs more than it saves)."""
     uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
+    connect_args = dict(options.get("connect_args", {}))
     if uri.startswith("sqlite"):
-        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}))
-        options.setdefault("connect_args", {})["timeout"] = 15
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+        connect_args["timeout"] = 15
+    elif uri.startswith("postgresql"):
+        connect_args.setdefault("options", "-c jit=off")
+    options["connect_args"] = connect_args
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
 
 
 def _sqlite_wal(app: Flask) -> None:
