@@ -21,6 +21,7 @@ fi
 
 "$BIN/flask" db upgrade || fail "数据库迁移失败"
 
+set -m  # children in their own process groups: a background job would otherwise ignore SIGINT
 "$BIN/flask" scheduler run &
 scheduler=$!
 "$BIN/gunicorn" -c gunicorn.conf.py &
@@ -30,7 +31,9 @@ stop() {
   kill -INT "$scheduler" 2>/dev/null   # the scheduler shuts down on SIGINT
   kill -TERM "$web" 2>/dev/null        # gunicorn: graceful stop (graceful_timeout)
 }
-trap 'stop; wait; exit 0' TERM INT
+# A stop we asked for: `flask scheduler run` ends on SIGINT with click's "Aborted!" (status 1), gunicorn with 0.
+trap 'stop; wait "$scheduler"; s=$?; wait "$web"; w=$?; echo "run-prod: 已停止（scheduler $s, gunicorn $w）" >&2
+      exit $(( (s == 0 || s == 1 || s == 130) && w == 0 ? 0 : 1 ))' TERM INT
 wait -n "$scheduler" "$web"
 status=$?
 echo "run-prod: 进程退出（状态 $status），停止其余进程" >&2
