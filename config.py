@@ -49,6 +49,39 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Identity (see README "Operations"). CAS single sign-on when CAS_SERVER_URL is set (…/authserver/).
+    CAS_SERVER_URL = os.environ.get("CAS_SERVER_URL", "")
+    CAS_SERVICE_URL = os.environ.get("CAS_SERVICE_URL", "")  # our callback as registered at CAS; default: derived
+    CAS_VERSION = os.environ.get("CAS_VERSION", "3")  # 2: /serviceValidate, 3: /p3/serviceValidate
+    CAS_ATTRIBUTE_USERNAME = os.environ.get("CAS_ATTRIBUTE_USERNAME", "")  # empty: the CAS <cas:user>
+    CAS_ATTRIBUTE_DISPLAY_NAME = os.environ.get("CAS_ATTRIBUTE_DISPLAY_NAME", "cn")
+    CAS_ATTRIBUTE_DEPARTMENT = os.environ.get("CAS_ATTRIBUTE_DEPARTMENT", "departmentNumber")
+    CAS_ATTRIBUTE_EMAIL = os.environ.get("CAS_ATTRIBUTE_EMAIL", "mail")
+    CAS_DEFAULT_ROLE = os.environ.get("CAS_DEFAULT_ROLE", "handler")  # first login only; roles stay in this system
+    CAS_DEPARTMENT_MAP = os.environ.get("CAS_DEPARTMENT_MAP", "")  # JSON {"CAS value": "our department code"}
+    CAS_TIMEOUT_SECONDS = float(os.environ.get("CAS_TIMEOUT_SECONDS", "10"))
+    CAS_VERIFY_TLS = os.environ.get("CAS_VERIFY_TLS", "1") != "0"
+    # LDAP: bind authentication on the login form (non-local, non-administrator accounts) and organisation sync.
+    LDAP_URL = os.environ.get("LDAP_URL", "")  # ldap://host:389 or ldaps://host:636
+    LDAP_START_TLS = os.environ.get("LDAP_START_TLS", "0") == "1"
+    LDAP_TIMEOUT_SECONDS = float(os.environ.get("LDAP_TIMEOUT_SECONDS", "10"))
+    LDAP_BIND_DN = os.environ.get("LDAP_BIND_DN", "")  # service account for search and sync
+    LDAP_BIND_PASSWORD = os.environ.get("LDAP_BIND_PASSWORD", "")
+    LDAP_USER_DN_TEMPLATE = os.environ.get("LDAP_USER_DN_TEMPLATE", "")  # uid={username},ou=people,dc=…; or:
+    LDAP_USER_BASE = os.environ.get("LDAP_USER_BASE", "")  # search base for users (login search and sync)
+    LDAP_USER_FILTER = os.environ.get("LDAP_USER_FILTER", "(objectClass=inetOrgPerson)")
+    LDAP_ATTR_USERNAME = os.environ.get("LDAP_ATTR_USERNAME", "uid")
+    LDAP_ATTR_DISPLAY_NAME = os.environ.get("LDAP_ATTR_DISPLAY_NAME", "cn")
+    LDAP_ATTR_EMAIL = os.environ.get("LDAP_ATTR_EMAIL", "mail")
+    LDAP_ATTR_PHONE = os.environ.get("LDAP_ATTR_PHONE", "mobile")
+    LDAP_ATTR_DEPARTMENT = os.environ.get("LDAP_ATTR_DEPARTMENT", "")  # empty: the code of the user's nearest OU
+    LDAP_DEPARTMENT_BASE = os.environ.get("LDAP_DEPARTMENT_BASE", "")  # OUs under it become departments
+    LDAP_DEPARTMENT_CODE_ATTR = os.environ.get("LDAP_DEPARTMENT_CODE_ATTR", "ou")
+    LDAP_DEPARTMENT_NAME_ATTR = os.environ.get("LDAP_DEPARTMENT_NAME_ATTR", "description")
+    LDAP_HEAD_GROUP_DN = os.environ.get("LDAP_HEAD_GROUP_DN", "")  # members (groupOfNames) are 部门负责人
+    LDAP_HEAD_FILTER = os.environ.get("LDAP_HEAD_FILTER", "")  # or users matching this filter, e.g. (title=负责人)
+    LDAP_DEFAULT_ROLE = os.environ.get("LDAP_DEFAULT_ROLE", "handler")
+    LDAP_SYNC_MINUTES = int(os.environ.get("LDAP_SYNC_MINUTES", "0"))  # scheduled sync interval; 0: off
     # Operations (README "Operations"): LOG_FORMAT=json writes one JSON object per line to stderr; /metrics answers
     # loopback clients, or anyone sending `Authorization: Bearer <METRICS_TOKEN>`; /readyz reports not ready when a
     # timer is pending more than READY_TIMER_GRACE_SECONDS past its due time (the scheduler is behind or down).

@@ -135,6 +135,40 @@ def register_cli(app: Flask) -> None:
 
     app.cli.add_command(users)
 
+    org_group = AppGroup("org", help="Organisation: import from CSV/Excel, sync from LDAP.")
+
+    def _print_report(report) -> None:
+        for line in report.lines():
+            click.echo(line)
+        if report.errors and not report.dry_run:
+            raise SystemExit(1)
+
+    @org_group.command("import")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--dry-run", is_flag=True, help="Only report what would be created, updated or deactivated.")
+    def org_import(path: str, dry_run: bool) -> None:
+        """Import departments and users from a .csv or .xlsx file (columns 部门代码, 部门名称, 用户名, 姓名, 角色,
+        邮箱, 手机); never removes an administrator."""
+        from .services.identity import org_import as importer
+
+        with _domain_errors():
+            report = importer.import_file(path, dry_run=dry_run)
+        _print_report(report)
+
+    @org_group.command("ldap-sync")
+    @click.option("--dry-run", is_flag=True, help="Only report what would be created, updated or deactivated.")
+    def org_ldap_sync(dry_run: bool) -> None:
+        """Sync departments, users and heads from LDAP (LDAP_* settings); never deletes, never removes an admin."""
+        from .services.identity import ldap_sync
+
+        if not ldap_sync.configured():
+            raise click.ClickException("未配置 LDAP_URL")
+        with _domain_errors():
+            report = ldap_sync.sync(dry_run=dry_run)
+        _print_report(report)
+
+    app.cli.add_command(org_group)
+
     from .services import calendar as calendar_service
 
     calendar = AppGroup("calendar", help="Working-day calendar.")

@@ -5,12 +5,13 @@ from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
 from .grant import DataGrant
+from .identity import CasTicket
 from .notification import Notification
 from .org import ApiToken, Department, Role, User
 from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
 from .timer import TimerRecord
 
-__all__ = ["ApiToken", "AuditLog", "CalendarYear", "DataDomain", "DataGrant", "DataResource", "Department",
+__all__ = ["ApiToken", "AuditLog", "CalendarYear", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department",
            "Notification", "ProcessDefinition", "ProcessInstance", "Role", "ShareClass", "TaskRecord", "TimerRecord",
            "User"]

@@ -59,6 +59,10 @@ class User(UserMixin, db.Model):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # part of the session id (get_id): a new nonce ends every session signed with the old one
     session_nonce: Mapped[str] = mapped_column(String(32), default=new_session_nonce)
+    # where the identity comes from: local (own password), cas, ldap or import; only local accounts and
+    # administrators sign in with a password of this system when LDAP is configured
+    auth_source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
+    external_id: Mapped[str | None] = mapped_column(String(255))  # the LDAP DN or CAS user id
     department: Mapped[Department] = relationship(back_populates="users")
 
     @property

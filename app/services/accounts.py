@@ -87,6 +87,34 @@ def sign_in(username: str, password: str, client: str) -> User:
     raise LoginRefused(LOGIN_REFUSED)
 
 
+def external_sign_in(user: User, source: str, client: str) -> User:
+    """A user whose identity CAS or LDAP has just confirmed: the same disabled/lockout rules and audit rows as
+    sign_in (detail.source says where the identity was confirmed)."""
+    now = utcnow()
+    detail = {"username": user.username, "client": client, "source": source}
+    locked = user.locked_until is not None and user.locked_until > now
+    if user.active and not locked:
+        user.failed_login_count = 0
+        user.locked_until = None
+        audit.record("login", user_id=user.id, detail=detail)
+        db.session.commit()
+        return user
+    audit.record("login_failed", user_id=user.id,
+                 detail={**detail, "reason": "disabled" if not user.active else "locked"})
+    db.session.commit()
+    raise LoginRefused(LOGIN_REFUSED)
+
+
+def external_sign_in_failed(user_id: int | None, username: str, source: str, client: str, reason: str) -> None:
+    """A password the directory refused: audited and counted towards the lockout like a local one."""
+    detail = {"username": _printable(username), "client": client, "source": source}
+    audit.record("login_failed", user_id=user_id, detail={**detail, "reason": reason})
+    if user_id is not None and reason == "password":
+        _count_failure(user_id, utcnow(), detail)
+    db.session.commit()
+    raise LoginRefused(LOGIN_REFUSED)
+
+
 def _count_failure(user_id: int, now: datetime, detail: dict) -> None:
     """One more failure, counted in the database so that every worker sees it; locks the account at the limit."""
     max_failures, lockout = _login_config()
