@@ -49,14 +49,6 @@ class Config:
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
-    # Operations (README "Operations"): LOG_FORMAT=json writes one JSON object per line to stderr; /metrics answers
-    # loopback clients, or anyone sending `Authorization: Bearer <METRICS_TOKEN>`; /readyz reports not ready when a
-    # timer is pending more than READY_TIMER_GRACE_SECONDS past its due time (the scheduler is behind or down).
-    LOG_FORMAT = os.environ.get("LOG_FORMAT", "text")
-    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
-    METRICS_TOKEN = os.environ.get("METRICS_TOKEN")
-    METRICS_ALLOW_LOOPBACK = os.environ.get("METRICS_ALLOW_LOOPBACK", "1") not in ("0", "false", "no")
-    READY_TIMER_GRACE_SECONDS = int(os.environ.get("READY_TIMER_GRACE_SECONDS", "300"))
     # Identity (see README "Operations"). CAS single sign-on when CAS_SERVER_URL is set (…/authserver/).
     CAS_SERVER_URL = os.environ.get("CAS_SERVER_URL", "")
     CAS_SERVICE_URL = os.environ.get("CAS_SERVICE_URL", "")  # our callback as registered at CAS; default: derived
