@@ -18,6 +18,9 @@ ACTION_LABELS = {
     "login_failed": "登录失败", "account_locked": "账号锁定", "logout": "退出登录", "password_change": "修改密码",
     "password_change_failed": "修改密码失败", "password_set": "管理员设置密码", "user_disabled": "停用账号",
     "user_enabled": "启用账号", "token_revoked": "吊销 API 令牌",
+    "user_provisioned": "开通账号", "user_updated": "更新用户信息", "user_deactivated": "同步停用账号",
+    "department_created": "新建部门", "department_renamed": "部门更名", "org_sync": "组织机构同步",
+    "cas_single_logout": "统一身份认证单点退出",
 }
 
 

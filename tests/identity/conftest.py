@@ -177,6 +177,22 @@ directory {self.dir}/db
         subprocess.run(["ldapadd", "-x", "-H", self.url, "-D", ADMIN_DN, "-w", ADMIN_PW, "-c"],
                        input=text.encode(), check=False, capture_output=True)
 
+    def reset(self) -> None:
+        """Delete every entry, leaves first (ldapdelete -r on an empty database crashes this slapd)."""
+        from ldap3 import SUBTREE, Connection
+
+        with Connection(self.url, ADMIN_DN, ADMIN_PW, auto_bind=True) as conn:
+            conn.search(SUFFIX, "(objectClass=*)", SUBTREE, attributes=["1.1"])
+            for dn in sorted((e["dn"] for e in conn.response if e.get("type") == "searchResEntry"), key=len,
+                             reverse=True):
+                conn.delete(dn)
+
+    def delete(self, dn: str) -> None:
+        from ldap3 import Connection
+
+        with Connection(self.url, ADMIN_DN, ADMIN_PW, auto_bind=True) as conn:
+            assert conn.delete(dn), conn.result
+
     def modify(self, text: str) -> None:
         done = subprocess.run(["ldapmodify", "-x", "-H", self.url, "-D", ADMIN_DN, "-w", ADMIN_PW],
                               input=text.encode(), check=False, capture_output=True)

@@ -32,8 +32,8 @@ def _connection(user: str | None, password: str | None) -> Connection:
     tls = Tls(validate=ssl.CERT_REQUIRED) if cfg["LDAP_URL"].startswith("ldaps:") or cfg.get("LDAP_START_TLS") \
         else None
     server = Server(cfg["LDAP_URL"], connect_timeout=timeout, get_info=NONE, tls=tls)
-    conn = Connection(server, user=user, password=password, receive_timeout=timeout, raise_exceptions=False,
-                      read_only=True, auto_referrals=False)
+    conn = Connection(server, user=user, password=password, receive_timeout=max(1, int(timeout)),  # ldap3: an int
+                      raise_exceptions=False, read_only=True, auto_referrals=False)
     try:
         conn.open()
         if cfg.get("LDAP_START_TLS"):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from ...models import ROLE_LABELS, Role
+from ...models import Role
+from ...models.org import ROLE_LABELS
 from ..errors import ValidationFailed
 from . import orgsync
 
