@@ -35,10 +35,12 @@ lint: $(VENV)/.dev
 
 test: $(VENV)/.dev lint
 	scripts/install-chromium.sh
+	scripts/install-test-deps.sh
 	$(BIN)/python -m pytest
 
 test-postgres: $(VENV)/.dev
 	scripts/install-chromium.sh
+	scripts/install-test-deps.sh
 	TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/python -m pytest
 
 benchmark: $(VENV)/.dev
