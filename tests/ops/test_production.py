@@ -50,7 +50,8 @@ class Http:
 
 
 def _session_processes(sid: int) -> list[str]:
-    out = subprocess.run(["ps", "-ww", "-s", str(sid), "-o", "args="], capture_output=True, text=True, check=False).stdout
+    out = subprocess.run(["ps", "-ww", "-s", str(sid), "-o", "args="], capture_output=True, text=True,
+                         check=False).stdout
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
