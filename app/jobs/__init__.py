@@ -149,6 +149,14 @@ def audit_verify_job() -> None:
         audit_chain.verify_and_store("scheduler")
 
 
+def ldap_sync_job() -> None:
+    """Bring departments, users and heads in line with the directory (LDAP_SYNC_MINUTES); never raises."""
+    from ..services.identity import ldap_sync
+
+    with _app.app_context():
+        ldap_sync.run_scheduled()
+
+
 def wake() -> None:
     """Run the timer pass now (after a transaction changed timers); it sets the wake-up to the next due time."""
     if _scheduler is not None and _scheduler.running:
@@ -171,6 +179,9 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
                        replace_existing=True, next_run_time=datetime.now(UTC))
     _scheduler.add_job(audit_verify_job, "cron", hour=3, minute=17, timezone=CHINA_TZ, id="audit-verify",
                        replace_existing=True)
+    if app.config.get("LDAP_URL") and app.config.get("LDAP_SYNC_MINUTES"):
+        _scheduler.add_job(ldap_sync_job, "interval", minutes=max(app.config["LDAP_SYNC_MINUTES"], 1),
+                           id="ldap-sync", replace_existing=True)
     if wake not in timers.on_change:
         timers.on_change.append(wake)
     return _scheduler
