@@ -143,6 +143,7 @@ def edit_resource(resource_id: int | None = None):
             return redirect(url_for("requests.edit_resource", resource_id=resource_id))
         except ValidationFailed as exc:
             page["values"], errors, status = exc.values, exc.errors, 422
+            page["duplicates"] = getattr(exc, "duplicates", [])  # 一数一源 (Art. 14)
             flash(exc.message, "error")
         except Conflict as exc:
             flash(exc.message, "error")
