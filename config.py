@@ -31,6 +31,22 @@ class Config:
     MAIL_SERVER = os.environ.get("MAIL_SERVER")  # e-mail notifications only when set
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
     MAIL_FROM = os.environ.get("MAIL_FROM", "data-sharing@lut.edu.cn")
+    # Links in messages sent outside the site (企业微信, 钉钉) point here: the address users open, no trailing slash.
+    SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:5000")
+    # 企业微信 application messages (README "Operations"): on when corp id, agent id and secret are all set.
+    WECOM_CORP_ID = os.environ.get("WECOM_CORP_ID", "")
+    WECOM_AGENT_ID = os.environ.get("WECOM_AGENT_ID", "")
+    WECOM_SECRET = os.environ.get("WECOM_SECRET", "")
+    WECOM_API_BASE = os.environ.get("WECOM_API_BASE", "https://qyapi.weixin.qq.com")
+    WECOM_USERID_FROM_USERNAME = os.environ.get("WECOM_USERID_FROM_USERNAME", "0") == "1"  # else wecom_userid only
+    # 钉钉 group robot: on when the webhook is set; DINGTALK_SECRET enables 加签 (HMAC-SHA256) signing.
+    DINGTALK_WEBHOOK = os.environ.get("DINGTALK_WEBHOOK", "")
+    DINGTALK_SECRET = os.environ.get("DINGTALK_SECRET", "")
+    CHANNEL_TIMEOUT_SECONDS = float(os.environ.get("CHANNEL_TIMEOUT_SECONDS", "5"))
+    CHANNEL_MAX_ATTEMPTS = int(os.environ.get("CHANNEL_MAX_ATTEMPTS", "6"))  # then the delivery is marked failed
+    CHANNEL_RETRY_SECONDS = int(os.environ.get("CHANNEL_RETRY_SECONDS", "60"))  # doubled after each failure ...
+    CHANNEL_RETRY_MAX_SECONDS = int(os.environ.get("CHANNEL_RETRY_MAX_SECONDS", "3600"))  # ... up to this
+    CHANNEL_BACKGROUND = os.environ.get("CHANNEL_BACKGROUND", "1") == "1"  # web requests hand sending to a thread
     # Accounts and sessions. Login throttling per client address; with several workers the counters must be shared:
     # RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 (memory:// counts per process).
     RATELIMIT_ENABLED = True

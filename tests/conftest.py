@@ -39,8 +39,8 @@ def app():
     yield app
 
 
-RUNTIME_TABLES = ("notification", "audit_log", "timer", "task", "data_grant", "process_instance", "api_token",
-                  "calendar_year")
+RUNTIME_TABLES = ("notification_delivery", "notification", "audit_log", "timer", "task", "data_grant",
+                  "process_instance", "api_token", "calendar_year")
 
 
 def wipe(app, *extra_sql: str) -> None:

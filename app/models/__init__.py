@@ -6,12 +6,12 @@ from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
 from .grant import DataGrant
 from .identity import CasTicket
-from .notification import Notification
+from .notification import Notification, NotificationDelivery
 from .org import ApiToken, Department, Role, User
 from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
 from .timer import TimerRecord
 
 __all__ = ["ApiToken", "AuditLog", "CalendarYear", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department",
-           "Notification", "ProcessDefinition", "ProcessInstance", "Role", "ShareClass", "TaskRecord", "TimerRecord",
-           "User"]
+           "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role", "ShareClass",
+           "TaskRecord", "TimerRecord", "User"]

@@ -1,4 +1,4 @@
-"""In-app notifications (and their e-mail delivery state)."""
+"""In-app notifications (and their e-mail delivery state), and their deliveries to 企业微信 / 钉钉 (an outbox)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,3 +27,30 @@ class Notification(db.Model):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     email_state: Mapped[str] = mapped_column(String(20), default="none")  # none | pending | sent | failed
     user: Mapped[User] = relationship()
+    deliveries: Mapped[list[NotificationDelivery]] = relationship(back_populates="notification",
+                                                                  cascade="all, delete-orphan",
+                                                                  passive_deletes=True)
+
+
+DELIVERY_STATES = ("pending", "sending", "sent", "failed")
+
+
+class NotificationDelivery(db.Model):
+    """One notification on one channel: written with the notification (same transaction), sent afterwards by
+    app.services.channels.deliver_pending with retries, exponential backoff and the channels' rate limits."""
+
+    __tablename__ = "notification_delivery"
+    __table_args__ = (Index("ix_delivery_due", "state", "next_attempt_at"),
+                      Index("ix_delivery_rate", "channel", "recipient", "sent_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notification.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # wecom | dingtalk
+    recipient: Mapped[str] = mapped_column(String(120), default="")  # 企业微信 userid; 钉钉: the mobile to @
+    # pending → (claimed) sending → sent | back to pending with a later next_attempt_at | failed
+    state: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notification: Mapped[Notification] = relationship(back_populates="deliveries")

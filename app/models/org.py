@@ -63,6 +63,11 @@ class User(UserMixin, db.Model):
     # administrators sign in with a password of this system when LDAP is configured
     auth_source: Mapped[str] = mapped_column(String(16), default="local", server_default="local")
     external_id: Mapped[str | None] = mapped_column(String(255))  # the LDAP DN or CAS user id
+    # 企业微信 member id (empty: the username when WECOM_USERID_FROM_USERNAME); notification channels the user wants
+    # besides in-app (always on): a CSV of email, wecom, dingtalk
+    wecom_userid: Mapped[str | None] = mapped_column(String(64))
+    notify_channels: Mapped[str] = mapped_column(String(60), default="email,wecom,dingtalk",
+                                                 server_default="email,wecom,dingtalk")
     department: Mapped[Department] = relationship(back_populates="users")
 
     @property

@@ -1,4 +1,5 @@
-"""Notifications: in-app rows, and e-mail through SMTP when MAIL_SERVER is configured."""
+"""Notifications: in-app rows, e-mail through SMTP when MAIL_SERVER is configured, and 企业微信 / 钉钉 messages
+through the outbox in app.services.channels, each as the user chose (in-app always)."""
 from __future__ import annotations
 
 import smtplib
@@ -12,6 +13,7 @@ from sqlalchemy.orm import contains_eager, joinedload
 from ..extensions import db
 from ..models import Department, Notification, TaskRecord, User
 from ..models.types import utcnow
+from . import channels
 from .access import get_user, is_candidate
 
 EVENT_LABELS = {"new_task": "新待办", "reminder": "催办提醒", "overdue": "逾期", "urge": "催办", "end": "办结",
@@ -39,20 +41,30 @@ def task_holders(record: TaskRecord) -> list[User]:
 
 def add(users: list[User], event: str, message: str, *, instance_id: int | None = None,
         task_id: int | None = None) -> int:
-    """Queue one notification per distinct user. Callers commit."""
-    email = "pending" if current_app.config.get("MAIL_SERVER") else "none"
+    """Queue one notification per distinct user, with its deliveries on the user's other channels. Callers commit;
+    sending happens after the commit (send_pending_emails), so a channel never holds up or fails the caller."""
+    mail = bool(current_app.config.get("MAIL_SERVER"))
     seen: set[int] = set()
     for user in users:
         if user.id in seen:
             continue
         seen.add(user.id)
+        wanted = channels.user_channels(user)
+        email = "pending" if mail and "email" in wanted else "none"
         db.session.add(Notification(user_id=user.id, event=event, message=message, instance_id=instance_id,
-                                    task_id=task_id, email_state=email))
+                                    task_id=task_id, email_state=email, deliveries=channels.deliveries_for(user)))
     return len(seen)
 
 
 def send_pending_emails(limit: int = 200) -> int:
-    """Send queued e-mails (after the transaction that queued them committed). Returns how many were sent."""
+    """Send queued e-mails (after the transaction that queued them committed), then hand the 企业微信 / 钉钉
+    deliveries to channels.dispatch (a background thread in a web request). Returns how many e-mails were sent."""
+    sent = _send_emails(limit)
+    channels.dispatch()
+    return sent
+
+
+def _send_emails(limit: int) -> int:
     server = current_app.config.get("MAIL_SERVER")
     if not server:
         return 0

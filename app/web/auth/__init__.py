@@ -140,3 +140,6 @@ def change_password():
             flash("密码已修改，其他设备上的登录已结束")
             return redirect(url_for("inbox.index"))
     return render_template("auth/password.html", errors=errors), (422 if errors else 200)
+
+
+from . import notifications as _notifications  # noqa: E402,F401  (its routes are on bp)
