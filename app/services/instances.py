@@ -42,7 +42,8 @@ def list_instances(user_id: int, status: str | None = None) -> list[dict[str, An
         query = query.where(ProcessInstance.status == status)
     return [{"id": i.id, "title": i.title, "status": i.status, "status_label": INSTANCE_STATUS_LABELS.get(i.status),
              "current_step": i.current_step, "process_key": d.process_key, "version": d.version,
-             "error_element": i.error_element, "error_message": i.error_message, "status_reason": i.status_reason,
+             "process_name": d.name, "error_element": i.error_element, "error_message": i.error_message,
+             "status_reason": i.status_reason,
              "updated_at": i.updated_at} for i, d in db.session.execute(query.limit(500))]
 
 

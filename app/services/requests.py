@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import current_app
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState as SpiffTaskState
 from sqlalchemy import or_, select
 from sqlalchemy.orm import aliased, joinedload
 
@@ -19,7 +20,7 @@ from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.types import CHINA_TZ, utcnow
 from . import audit, notify, processes, progress, task_forms
-from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance
+from .access import OVERSIGHT_ROLES, get_user, get_viewable_instance, is_candidate
 from .audit import ACTION_LABELS
 from .calendar import current_calendar
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -138,14 +139,78 @@ def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | Non
                                     .options(joinedload(TaskRecord.claimed_by))
                                     .order_by(TaskRecord.id)).all()
     calendar = current_calendar() if open_tasks else None
+    current = _current_tasks(user, instance, open_tasks, calendar, workflow)
     return {**_summary(instance), "application": data.get("application", {}),
             "start_summary": start_summary, "status_reason": instance.status_reason,
             "error_element": instance.error_element,
             "error_message": instance.error_message,
             "process": {"key": definition.process_key, "version": definition.version,
                         "definition_id": definition.id, "name": definition.name},
-            "current_tasks": [task_holder(t, calendar) for t in open_tasks],
+            "current_tasks": current, "returned": next((t["returned"] for t in current if t["returned"]), None),
+            "can_urge": bool(open_tasks) and may_urge(user, instance), "refusals": refusals(data),
             "history": history(instance.id), "elements": runtime.element_states(workflow)}
+
+
+def _current_tasks(user: User, instance: ProcessInstance, open_tasks: list[TaskRecord],
+                   calendar: WorkingCalendar | None, workflow: BpmnWorkflow) -> list[dict[str, Any]]:
+    """The open tasks in words, with whether this user may act on each (办理) and whether a step sent it back."""
+    returned = _returned(instance.id, open_tasks, workflow)
+    running = instance.status == InstanceStatus.running
+    return [{**task_holder(t, calendar), "returned": returned.get(t.id),
+             "can_act": running and is_candidate(user, t) and t.claimed_by_id in (None, user.id)}
+            for t in open_tasks]
+
+
+RETURN_CHOICES = frozenset({"return", "revise", "reopen"})  # form choices that send a request back to an earlier step
+
+
+def _returned(instance_id: int, open_tasks: list[TaskRecord], workflow: BpmnWorkflow) -> dict[int, dict[str, Any]]:
+    """Open tasks a later step sent back (退回): the step ran before, and the user step that led here again chose to
+    return. Task id -> the returning step, who, when and the reason (its opinion)."""
+    if not open_tasks:
+        return {}
+    done = {getattr(t.task_spec, "bpmn_id", None) for t in workflow.get_tasks(state=SpiffTaskState.COMPLETED)}
+    out: dict[int, dict[str, Any]] = {}
+    for record in open_tasks:
+        sender = _sending_step(workflow, record.engine_task_id) if record.element_id in done else None
+        if sender is None:
+            continue
+        row = db.session.scalar(select(AuditLog).join(TaskRecord, TaskRecord.id == AuditLog.task_id).where(
+            TaskRecord.instance_id == instance_id, TaskRecord.engine_task_id == sender,
+            AuditLog.action == "complete").options(joinedload(AuditLog.user)).order_by(AuditLog.id.desc()).limit(1))
+        detail = (row.detail or {}) if row is not None else {}
+        result = detail.get("result") or {}
+        if row is None or not RETURN_CHOICES & {str(result.get(k)) for k in ("decision", "action", "conclusion")}:
+            continue
+        out[record.id] = {"step": row.step, "by": row.user.display_name if row.user else "系统", "at": row.at,
+                          "reason": row.opinion or detail.get("summary", "")}
+    return out
+
+
+def _sending_step(workflow: BpmnWorkflow, engine_task_id: str) -> str | None:
+    """The engine id of the completed user step that led to this task (through gateways and scripts)."""
+    task = next((t for t in workflow.get_tasks(state=SpiffTaskState.READY) if str(t.id) == engine_task_id), None)
+    parent = task.parent if task is not None else None
+    while parent is not None and not (parent.task_spec.manual and parent.state == SpiffTaskState.COMPLETED):
+        parent = parent.parent
+    return str(parent.id) if parent is not None else None
+
+
+def refusals(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The providers' refusals of the latest review round (Art. 21): who, when, the opinion and the legal ground."""
+    refused = [o for o in data.get("provider_opinions") or [] if isinstance(o, dict) and o.get("decision") == "refuse"]
+    if not refused:
+        return []
+    names = dict(db.session.execute(select(Department.code, Department.name).where(
+        Department.code.in_({str(o.get("department", "")) for o in refused}))).all())
+    return [{"department": names.get(o.get("department"), ""), "by": o.get("by_name", ""), "at": o.get("at"),
+             "opinion": o.get("opinion", ""), "legal_basis": o.get("legal_basis", "")} for o in refused]
+
+
+def may_urge(user: User, instance: ProcessInstance) -> bool:
+    """催办: the applicant's department, 网信中心 and the supervisors (督办)."""
+    return (instance.applicant_department_id == user.department_id
+            or user.has_role(Role.nic_head, Role.nic_reviewer, Role.supervisor))
 
 
 def task_holder(record: TaskRecord, calendar: WorkingCalendar | None = None) -> dict[str, Any]:
@@ -176,14 +241,24 @@ def history(instance_id: int) -> list[dict[str, Any]]:
                               .options(joinedload(AuditLog.user).joinedload(User.department))
                               .order_by(AuditLog.at, AuditLog.id))
     out = []
+    process_names: dict[str, str] | None = None
     for row in rows:
         user: User | None = row.user
         label = ACTION_LABELS.get(row.action) or ("系统通知" if row.action.startswith("notify_") else row.action)
+        detail = row.detail or {}
+        summary = detail.get("summary", "")
+        if row.action == "process_started" and detail.get("process_key"):  # the process's name, not its key
+            if process_names is None:
+                process_names = dict(db.session.execute(select(ProcessDefinition.process_key, ProcessDefinition.name)
+                                                        .order_by(ProcessDefinition.version)).all())
+            name = process_names.get(detail["process_key"], detail["process_key"])
+            summary = f"自动发起「{name}」#{detail.get('instance_id', '')}"
+        result = detail.get("result") or {}
         out.append({"at": row.at, "action": row.action, "action_label": label,
                     "step": row.step, "user": user.display_name if user else "系统",
                     "department": user.department.name if user else "", "opinion": row.opinion,
-                    "summary": (row.detail or {}).get("summary", ""),
-                    "basis": ((row.detail or {}).get("result") or {}).get("basis", "")})
+                    "summary": summary, "basis": result.get("basis", ""),
+                    "legal_basis": result.get("legal_basis", "") if result.get("decision") == "refuse" else ""})
     return out
 
 
@@ -197,12 +272,12 @@ def definition_file(definition_id: int, user_id: int) -> tuple[str, str]:
 
 
 def urge(instance_id: int, user_id: int) -> int:
-    """催办: the applicant's department or 网信中心 urges the current holders; at most once per URGE_INTERVAL_HOURS
-    per request. Returns how many people were notified."""
+    """催办: the applicant's department, 网信中心 or 督办 urges the current holders; at most once per
+    URGE_INTERVAL_HOURS per request. Returns how many people were notified."""
     user = get_user(user_id)
     instance = get_viewable_instance(instance_id, user)
-    if not (instance.applicant_department_id == user.department_id or user.has_role(Role.nic_head, Role.nic_reviewer)):
-        raise Forbidden("只有申请部门和网信中心可以催办")
+    if not may_urge(user, instance):
+        raise Forbidden("只有申请部门、网信中心和督办人员可以催办")
     lock_instance(instance.id)  # two urges at the same moment: the second sees the first and waits its turn
     open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
                                                              TaskRecord.state == TaskState.ready)).all()

@@ -66,12 +66,23 @@ def parse_post(form: dict[str, Any], multi: dict[str, list[str]]) -> dict[str, A
         name = f["name"]
         if f["type"] == "resources":
             raw[name] = [{"resource_id": rid, "fields": multi.get(f"fields_{rid}", [])}
-                         for rid in multi.get(name, [])]
+                         for rid in _chosen_resources(name, multi)]
         elif f["type"] == "checkbox":
             raw[name] = any(v not in ("", "0", "false") for v in multi.get(name, []))
         else:
             raw[name] = (multi.get(name) or [""])[0]
     return raw
+
+
+def _chosen_resources(name: str, multi: dict[str, list[str]]) -> list[str]:
+    """Resource ids of a resources field: the ticked rows, then every resource with a ticked field (ticking a field
+    chooses its resource, also without the row's checkbox or JavaScript)."""
+    ids = list(dict.fromkeys(multi.get(name, [])))
+    for key, values in multi.items():
+        rid = key.removeprefix("fields_")
+        if key.startswith("fields_") and rid.isascii() and rid.isdigit() and any(values) and rid not in ids:
+            ids.append(rid)
+    return ids
 
 
 def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
