@@ -15,9 +15,11 @@ from ..models import DataResource, Department, ShareClass
 from .errors import NotFound, ValidationFailed
 from .inputs import parse_id
 
-FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department", "resource"}
+FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department", "resource",
+               "resource_field", "collected_items"}
 NOT_SHARED_MESSAGE = "「{name}」属于不共享类数据资源，不能申请使用（《管理办法》第十七条第（三）项）"
 MAX_RESOURCES = 100  # resources in one application (also bounds the IN list of the lookup)
+MAX_COLLECTED = 200  # data items a project lists as collected by itself (Art. 14, 19)
 _TRUE = {"1", "true", "on", "yes"}
 
 
@@ -32,7 +34,7 @@ def form_keys() -> set[str]:
 def load_form(form_key: str) -> dict[str, Any]:
     """The form definition for a key (department fields become a select of the departments); NotFound if unknown."""
     form = _load(str(_forms_dir()), form_key)
-    if not any(f["type"] in {"department", "resource"} for f in form["fields"]):
+    if not any(f["type"] in {"department", "resource", "resource_field"} for f in form["fields"]):
         return form
     departments = [{"value": code, "label": name} for code, name in
                    db.session.execute(select(Department.code, Department.name).order_by(Department.id))]
@@ -41,7 +43,9 @@ def load_form(form_key: str) -> dict[str, Any]:
                                                                DataResource.retired.is_(False))
                                     .order_by(DataResource.domain_id, DataResource.name))]
     fields = [{**f, "type": "select", "options": departments} if f["type"] == "department" else
-              {**f, "options": resources} if f["type"] == "resource" else f for f in form["fields"]]
+              {**f, "options": resources} if f["type"] == "resource" else
+              {**f, "options": _standard_field_options()} if f["type"] == "resource_field" else f
+              for f in form["fields"]]
     return {**form, "fields": fields}
 
 
@@ -98,6 +102,12 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
             continue
         if ftype == "resource":
             clean[name] = _validate_resource(value, errors, f, required)
+            continue
+        if ftype == "resource_field":
+            clean[name] = _validate_resource_field(value, errors, f, required, clean.get(f.get("resource_field", "")))
+            continue
+        if ftype == "collected_items":
+            clean[name] = _validate_collected(value, errors, f, required)
             continue
         if ftype == "checkbox":
             checked = _checked(value)
@@ -178,6 +188,73 @@ def _validate_resource(value: Any, errors: dict[str, str], field: dict[str, Any]
             "owner_department_name": resource.owner_department.name}
 
 
+def _standard_field_options() -> list[dict[str, str]]:
+    """Catalogue fields that name a coding standard (Art. 13), as "resource id:field code" options."""
+    rows = db.session.scalars(select(DataResource).where(DataResource.share_class != ShareClass.not_shared,
+                                                         DataResource.retired.is_(False))
+                              .order_by(DataResource.domain_id, DataResource.name))
+    return [{"value": f"{r.id}:{fld['name']}", "label": f"{r.name} · {fld['label']}（{fld['standard']}）"}
+            for r in rows for fld in r.fields if fld.get("standard")]
+
+
+def _validate_resource_field(value: Any, errors: dict[str, str], field: dict[str, Any], required: bool,
+                             resource: dict | None) -> dict | None:
+    """A field of the resource chosen in the form's field["resource_field"] that names a coding standard, cited as
+    not conforming to it (Art. 13). Takes "resource id:field code", a field code, or {"resource_id", "name"}."""
+    name, label = field["name"], field["label"]
+    if isinstance(value, dict):
+        value = f"{_scalar(value.get('resource_id'))}:{_scalar(value.get('name'))}"
+    text = _text(value)
+    if text is None:
+        errors[name] = f"「{label}」应为数据项代码"
+        return None
+    if not text:
+        if required:
+            errors[name] = f"请选择「{label}」"
+        return None
+    if resource is None:  # the resource itself is missing or invalid: its own error says so
+        return None
+    rid, _, code = text.rpartition(":")
+    if rid and parse_id(rid) != resource["resource_id"]:
+        errors[name] = f"「{label}」不属于所选数据资源「{resource['name']}」"
+        return None
+    row = db.session.get(DataResource, resource["resource_id"])
+    chosen = next((fld for fld in row.fields if fld["name"] == code.strip()), None)
+    if chosen is None:
+        errors[name] = f"「{resource['name']}」没有该数据项"
+        return None
+    if not chosen.get("standard"):
+        errors[name] = f"数据项「{chosen['label']}」未在目录中登记编码标准（第十三条），请选择登记了编码标准的数据项"
+        return None
+    return {"resource_id": row.id, "name": chosen["name"], "label": chosen["label"], "standard": chosen["standard"]}
+
+
+def _validate_collected(value: Any, errors: dict[str, str], field: dict[str, Any],
+                        required: bool) -> dict[str, list]:
+    """Data items a project collects itself (one per line, or a list), each flagged when the catalogue already
+    provides an item of that code or name (一数一源, Art. 14: take it from the platform instead)."""
+    from .catalog import provided_elsewhere
+
+    name, label = field["name"], field["label"]
+    if isinstance(value, list) and all(isinstance(x, str) for x in value):
+        parts = value
+    elif (text := _text(value)) is not None:
+        parts = re.split(r"[\n\r,，、;；]+", text)
+    else:
+        errors[name] = f"「{label}」应为数据项名称的列表"
+        return {"items": [], "duplicates": []}
+    items = list(dict.fromkeys(p.strip() for p in parts if p.strip()))
+    if len(items) > MAX_COLLECTED:
+        errors[name] = f"「{label}」最多列出 {MAX_COLLECTED} 项"
+    elif any(len(x) > 40 or any(ord(c) < 32 for c in x) for x in items):
+        errors[name] = f"「{label}」每项不超过 40 个字"
+    elif required and not items:
+        errors[name] = f"请填写「{label}」"
+    if name in errors:
+        return {"items": [], "duplicates": []}
+    return {"items": items, "duplicates": provided_elsewhere([{"name": x, "label": x} for x in items])}
+
+
 def _validate_resources(value: Any, errors: dict[str, str], name: str, required: bool) -> list[dict[str, Any]]:
     """Catalogue resources and the fields asked for (minimisation, Art. 4(6)); not_shared is refused (Art. 17(3))."""
     if value is not None and not isinstance(value, list):
@@ -244,6 +321,11 @@ def _echo(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
                                  for i in chosen if isinstance(i, dict)}
         elif f["type"] == "resource" and isinstance(value, dict):
             values[f["name"]] = _scalar(value.get("resource_id"))
+        elif f["type"] == "resource_field" and isinstance(value, dict):
+            values[f["name"]] = f"{_scalar(value.get('resource_id'))}:{_scalar(value.get('name'))}"
+        elif f["type"] == "collected_items" and isinstance(value, dict | list):
+            items = value.get("items") if isinstance(value, dict) else value
+            values[f["name"]] = "\n".join(_scalar(x) for x in _list(items))
         else:
             values[f["name"]] = value if value is None or isinstance(value, str | int | float) else ""
     return values
@@ -284,8 +366,25 @@ def describe_values(form: dict[str, Any], result: dict[str, Any]) -> list[tuple[
             value = "；".join(f"{r['name']}：{'、'.join(r['field_labels'])}" for r in value)
         elif f["type"] == "resource":
             value = f"{value['name']}（{value['owner_department_name']}）"
+        elif f["type"] == "resource_field":
+            value = f"{value['label']}（{value['name']}，应符合 {value['standard']}）"
+        elif f["type"] == "collected_items":
+            value = describe_collected(value)
+            if not value:
+                continue
         rows.append((f["label"], str(value)))
     return rows
+
+
+def describe_collected(value: dict[str, Any]) -> str:
+    """A project's own collected items in words, flagging those the platform already provides (Art. 14, 19)."""
+    text = "、".join(value.get("items", []))
+    flagged = value.get("duplicates", [])
+    if flagged:
+        text += ("；【重复采集，平台已有（第十四条）】"
+                 + "；".join(f"{d['item']}：{d['department']}「{d['resource']}」的 {d['field']}:{d['field_label']}"
+                            for d in flagged))
+    return text
 
 
 def values_for_render(form: dict[str, Any], clean: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,10 @@ import re
 from sqlalchemy import select
 
 from app.extensions import db
-from app.models import AuditLog, DataResource
+from app.models import AuditLog, DataResource, ProcessInstance
 from app.services.catalog import field_line, parse_field_line
+
+from .journey import act, my_task
 
 AWARDS = {"code": "staff_training", "name": "教职工培训记录", "description": "校内外培训", "domain_id": "2",
           "share_class": "conditional", "fields": "pxbh:培训编号\npxmc:培训名称", "delivery_methods": ["interface"],
@@ -129,3 +131,87 @@ def test_field_lines_round_trip_old_labels_with_colons():
     assert field_line({"name": "b", "label": "时间:上午"}) == "b:时间:上午:"
     assert parse_field_line("xh:学号") == {"name": "xh", "label": "学号"}
     assert parse_field_line("1x:学号") is None and parse_field_line("xh") is None
+
+
+def _instances(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(db.func.count(ProcessInstance.id)))
+
+
+def _start(b, key: str, data: dict) -> int:
+    resp = b.post(f"/processes/{key}/new", data)
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:3000]
+    return int(resp.headers["Location"].rstrip("/").split("/")[-1])
+
+
+PROJECT = {"project_name": "学院考勤管理系统",
+           "catalogue_entries": "学生考勤记录（学号、考勤时间、考勤状态），有条件共享",
+           "platform_connection": "2026-11-20 已通过数据接口对接"}
+
+
+def test_project_acceptance_lists_platform_data_and_flags_data_collected_again(app, login):
+    handler, nic = login("cs_handler"), login("nic_head")
+    catalog = {r["code"]: r["id"] for r in handler.get("/api/v1/catalog").get_json()["resources"]}
+    sid = catalog["student_basic"]
+    form = handler.get("/processes/project_acceptance/new").get_data(as_text=True)
+    assert f'name="platform_data" value="{sid}"' in form and '<textarea name="collected_data"' in form
+    # hostile or oversized lists are refused, nothing started
+    before = _instances(app)
+    for bad in ("\n".join(f"x{n}" for n in range(201)), "考" * 41, "学号\x07"):
+        resp = handler.post("/processes/project_acceptance/new", {**PROJECT, "collected_data": bad})
+        assert resp.status_code == 422, bad[:20]
+    resp = handler.post("/processes/project_acceptance/new", {**PROJECT, "platform_data": ["999999"]})
+    assert resp.status_code == 422 and "不存在" in resp.get_data(as_text=True)
+    assert _instances(app) == before
+    rid = _start(handler, "project_acceptance", {**PROJECT, "platform_data": [str(sid)], f"fields_{sid}": ["xh", "xm"],
+                                                 "collected_data": "学号\nkqsj、考勤时间\nsjh\n学号"})
+    task = nic.get(f"/tasks/{my_task(nic, rid)}").get_data(as_text=True)
+    summary = task[task.index('id="start-summary"'):]
+    assert "从公共数据平台获取的数据（第十四条）" in summary and "学生基本信息：学号、姓名" in summary
+    assert "学号、kqsj、考勤时间、sjh；【重复采集，平台已有（第十四条）】" in summary
+    assert "学号：学生处「学生基本信息」的 xh:学号" in summary
+    assert "sjh：人事处「教职工基本信息」的 sjh:手机号" in summary
+    assert "sjh：学生处「学生基本信息」的 sjh:手机号" in summary
+    assert "kqsj：" not in summary and "考勤时间：" not in summary  # not in the catalogue: not flagged
+    assert "标为「重复采集」的数据项平台已有" in task  # the check form says what to look at
+    view = handler.get(f"/requests/{rid}").get_data(as_text=True)
+    assert "【重复采集，平台已有（第十四条）】" in view and "学号：学生处「学生基本信息」的 xh:学号" in view
+    # sent back: the resubmission form comes prefilled with both lists
+    act(nic, rid, {"catalogue_compiled": "yes", "platform_connected": "no",
+                   "opinion": "学号、手机号应通过平台对接获取，请对接后重新提交"})
+    page = handler.get(f"/tasks/{my_task(handler, rid)}").get_data(as_text=True)
+    assert re.search(rf'name="platform_data" value="{sid}"[^>]*\s+checked', page)
+    assert "学号\nkqsj\n考勤时间\nsjh</textarea>" in page
+    act(handler, rid, {**PROJECT, "platform_data": [str(sid)], f"fields_{sid}": ["xh", "xm", "sjh"],
+                       "collected_data": "kqsj:考勤时间"})
+    assert my_task(nic, rid)  # resubmitted: 网信中心 checks again
+
+
+def test_quality_feedback_cites_a_field_not_conforming_to_its_standard(app, login):
+    student, handler, nic = login("student_head"), login("cs_handler"), login("nic_staff")
+    catalog = {r["code"]: r for r in handler.get("/api/v1/catalog").get_json()["resources"]}
+    sid, lid = catalog["student_basic"]["id"], catalog["library_loans"]["id"]
+    lines = "\n".join(f"{f['name']}:{f['label']}" + (":GB/T 2261.1" if f["name"] == "xb" else "")
+                      for f in catalog["student_basic"]["fields"])
+    resp = student.post(f"/catalogue/{sid}/edit", {"name": "学生基本信息", "description": "在校本科生基本信息",
+                                                  "domain_id": "3", "share_class": "conditional", "fields": lines,
+                                                  "delivery_methods": ["interface"], "update_frequency": "daily"})
+    assert resp.status_code == 302 and _source_logs(app) == []  # a standard added: no new field, nothing to justify
+    form = handler.get("/processes/quality_feedback/new").get_data(as_text=True)
+    assert "不符合编码标准" in form and f'<option value="{sid}:xb" >学生基本信息 · 性别（GB/T 2261.1）</option>' in form
+    assert f'value="{sid}:xm"' not in form  # only fields with a standard can be cited
+    base = {"resource": str(sid), "problem": "standard", "description": "性别代码出现 M/F，应为 GB/T 2261.1 的 1/2"}
+    before = _instances(app)
+    for field, message in (("", "请选择「不符合编码标准的数据项（第十三条）」"),
+                           (f"{sid}:xm", "未在目录中登记编码标准"),
+                           (f"{lid}:xb", "不属于所选数据资源"), (f"{sid}:nope", "没有该数据项"),
+                           ("x:y:z", "不属于所选数据资源")):
+        resp = handler.post("/processes/quality_feedback/new", {**base, "field": field})
+        assert resp.status_code == 422 and message in resp.get_data(as_text=True), field
+    assert _instances(app) == before
+    rid = _start(handler, "quality_feedback", {**base, "field": f"{sid}:xb"})
+    view = handler.get(f"/requests/{rid}").get_data(as_text=True)
+    assert "不符合编码标准" in view and "性别（xb，应符合 GB/T 2261.1）" in view
+    assert "性别（xb，应符合 GB/T 2261.1）" in nic.get(f"/tasks/{my_task(nic, rid)}").get_data(as_text=True)
+    # the other problem types still need no field
+    assert _start(handler, "quality_feedback", {**base, "problem": "error"}) > rid

@@ -76,7 +76,10 @@ def start(process_key: str):
         else:
             flash(f"「{page['name']}」已提交", "success")
             return redirect(url_for("requests.show", instance_id=instance_id))
-    return render_template("requests/start.html", page=page, values=values, errors=errors), status
+    catalogue = (share_requests.catalogue() if any(f["type"] == "resources" for f in page["form"]["fields"])
+                 else None)  # e.g. the data a project takes from the platform (Art. 14, 19)
+    return render_template("requests/start.html", page=page, values=values, errors=errors,
+                           catalogue=catalogue), status
 
 
 @bp.get("/requests/<int:instance_id>")
