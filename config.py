@@ -25,6 +25,10 @@ class Config:
     TESTING = False
     OFFICE_CLOSE = os.environ.get("OFFICE_CLOSE", "17:30")  # deadlines end at office close, Beijing time
     SCHEDULER_SYNC_SECONDS = int(os.environ.get("SCHEDULER_SYNC_SECONDS", "30"))
+    # Scheduler failover (README "Operations"): the active scheduler renews its lease every SCHEDULER_HEARTBEAT_SECONDS;
+    # one not renewed for SCHEDULER_LEASE_SECONDS is taken over by a standby (within lease + heartbeat seconds).
+    SCHEDULER_LEASE_SECONDS = float(os.environ.get("SCHEDULER_LEASE_SECONDS", "15"))
+    SCHEDULER_HEARTBEAT_SECONDS = float(os.environ.get("SCHEDULER_HEARTBEAT_SECONDS", "5"))
     URGE_INTERVAL_HOURS = int(os.environ.get("URGE_INTERVAL_HOURS", "4"))
     INSPECTION_MONTHS = tuple(int(m) for m in os.environ.get("INSPECTION_MONTHS", "1,4,7,10").split(","))
     INSPECTION_DAYS = int(os.environ.get("INSPECTION_DAYS", "10"))  # working days to record an inspection
@@ -106,6 +110,8 @@ class Config:
     METRICS_TOKEN = os.environ.get("METRICS_TOKEN")
     METRICS_ALLOW_LOOPBACK = os.environ.get("METRICS_ALLOW_LOOPBACK", "1") not in ("0", "false", "no")
     READY_TIMER_GRACE_SECONDS = int(os.environ.get("READY_TIMER_GRACE_SECONDS", "300"))
+    # /readyz is not ready while no scheduler heartbeat is fresh (renewed within twice the lease); 0: report only
+    READY_REQUIRE_SCHEDULER = os.environ.get("READY_REQUIRE_SCHEDULER", "1") not in ("0", "false", "no")
 
 
 class TestingConfig(Config):
@@ -115,6 +121,7 @@ class TestingConfig(Config):
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"  # noqa: S105  # fast for tests only; production keeps scrypt
     LOGIN_RATE_LIMIT = "100000 per minute"  # the suite signs the same users in from one address all the time
     LOGIN_MAX_FAILURES = 100000
+    READY_REQUIRE_SCHEDULER = False  # most tests run no scheduler; tests/scheduler/test_failover.py turns it on
 
 
 class ProductionConfig(Config):

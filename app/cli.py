@@ -215,11 +215,13 @@ def register_cli(app: Flask) -> None:
 
     @scheduler.command("run")
     def scheduler_run() -> None:
-        """Run the one scheduler as its own process (when the web server runs several workers)."""
-        from .jobs import build_scheduler
+        """Run a scheduler as its own process (beside a multi-worker web server; one per node is fine: the one holding
+        the scheduler lease is active, the others stand by). SIGINT/SIGTERM: stop cleanly, exit 0."""
+        from .jobs import run_standalone
 
         click.echo("scheduler running; Ctrl-C to stop")
-        build_scheduler(app, blocking=True).start()
+        run_standalone(app)
+        click.echo("scheduler stopped")
 
     app.cli.add_command(scheduler)
 

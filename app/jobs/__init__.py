@@ -4,10 +4,15 @@
 The `timer` table is the only schedule. One wake-up date job (in memory) runs at the earliest pending due time and
 fires everything due in batches (timers.fire_due), then moves itself to the next due time; timers.changed() moves
 it too. The periodic sync (in the SQLAlchemyJobStore with the daily audit check) wakes it as well, so after a
-restart or a timer written by another process nothing waits longer than one sync interval."""
+restart or a timer written by another process nothing waits longer than one sync interval.
+
+Only the holder of the scheduler lease (services.scheduler_lease) runs an APScheduler at all: `flask scheduler run`
+may run on every node, the others stand by and take over when the holder stops renewing. So the jobs that are not
+exactly-once by a claim (inspection round start, grant reminders, audit check, LDAP sync) run on one node only."""
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -28,6 +33,7 @@ WAKEUP = "timers-wakeup"
 RETRY_SECONDS = 0.5  # a pass that left due timers behind (locked elsewhere, busy database) looks again after this
 _app: Flask | None = None
 _scheduler: BackgroundScheduler | BlockingScheduler | None = None
+_runner: LeaseRunner | None = None
 
 
 class SharedSQLAlchemyJobStore(SQLAlchemyJobStore):
@@ -159,7 +165,8 @@ def ldap_sync_job() -> None:
 
 def wake() -> None:
     """Run the timer pass now (after a transaction changed timers); it sets the wake-up to the next due time."""
-    if _scheduler is not None and _scheduler.running:
+    scheduler = _scheduler
+    if scheduler is not None and scheduler.running:
         _schedule_wakeup(datetime.now(UTC))
 
 
@@ -187,15 +194,132 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
     return _scheduler
 
 
-def start_in_process(app: Flask) -> BackgroundScheduler:
-    scheduler = build_scheduler(app, blocking=False)
-    scheduler.start()
+class LeaseRunner:
+    """Stand by until this process holds the scheduler lease, then run the scheduler and renew the lease every
+    heartbeat; stop the scheduler as soon as the lease is another's, or when it could not be renewed for so long
+    that it may have expired (before a standby can take it). On stop: end the jobs, release the lease."""
+
+    def __init__(self, app: Flask, *, wait_for_jobs: bool) -> None:
+        from ..services import scheduler_lease
+
+        self.app = app
+        self.holder = scheduler_lease.new_holder_id()
+        self.wait_for_jobs = wait_for_jobs
+        self.stopping = threading.Event()
+        self.leading = False
+        self.thread: threading.Thread | None = None
+        self._renewed = 0.0  # time.monotonic() of the last renewal
+        self._standby_logged = False
+        with app.app_context():
+            self.lease, self.beat = scheduler_lease.lease_seconds(), scheduler_lease.heartbeat_seconds()
+
+    def step(self) -> None:
+        """One try: take or renew the lease, then start or stop the scheduler to match."""
+        from ..extensions import db
+        from ..services import scheduler_lease
+
+        with self.app.app_context():
+            try:
+                term, answered = scheduler_lease.try_acquire(self.holder, self.lease), True
+            except Exception:  # database unreachable or busy: the next beat tries again
+                log.warning("scheduler lease: cannot reach the database", exc_info=True)
+                db.session.rollback()
+                term, answered = None, False
+        now = time.monotonic()
+        if term is not None:
+            self._renewed = now
+            if not self.leading:
+                self._lead(term)
+        elif self.leading and (answered or now - self._renewed >= self.lease - self.beat):
+            self._stand_down("the lease was taken by another scheduler" if answered else "the lease cannot be renewed")
+        elif not self.leading and not self._standby_logged:
+            log.info("scheduler %s standing by: another scheduler holds the lease", self.holder)
+            self._standby_logged = True
+
+    def _lead(self, term: int) -> None:
+        log.info("scheduler %s took the lease (term %d): active", self.holder, term)
+        self.leading, self._standby_logged = True, False
+        build_scheduler(self.app, blocking=False).start()
+
+    def _stand_down(self, reason: str) -> None:
+        global _scheduler
+        log.warning("scheduler %s standing down: %s", self.holder, reason)
+        self.leading = False
+        scheduler, _scheduler = _scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+
+    def _loop(self) -> None:
+        while not self.stopping.wait(self.beat):
+            self.step()
+        self._finish()
+
+    def _finish(self) -> None:
+        global _scheduler
+        from ..extensions import db
+        from ..services import scheduler_lease
+
+        scheduler, _scheduler = _scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=self.wait_for_jobs)
+        if self.leading:
+            self.leading = False
+            with self.app.app_context():
+                try:
+                    scheduler_lease.release(self.holder)
+                    log.info("scheduler %s released the lease", self.holder)
+                except Exception:  # it expires by itself
+                    log.warning("scheduler lease: could not release", exc_info=True)
+                    db.session.rollback()
+
+    def run(self) -> None:
+        """In this thread until stop()."""
+        self.step()
+        self._loop()
+
+    def start(self) -> None:
+        """The first try here (so a free lease is held on return), the heartbeat in a daemon thread."""
+        self.step()
+        self.thread = threading.Thread(target=self._loop, name="scheduler-lease", daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+
+def run_standalone(app: Flask) -> None:
+    """`flask scheduler run`: stand by or run the jobs until SIGINT or SIGTERM, then end the jobs, release the lease
+    and return."""
+    global _runner
+    app.logger.debug("scheduler starting")  # its own process: it logs through the app's log handler
+    log.setLevel(logging.INFO)
+    runner = _runner = LeaseRunner(app, wait_for_jobs=True)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: runner.stopping.set())
+    try:
+        runner.run()
+    finally:
+        _runner = None
+
+
+def start_in_process(app: Flask) -> LeaseRunner:
+    """The embedded scheduler (`flask serve`): the same lease, renewed by a thread, so /readyz sees its heartbeat
+    and a `flask scheduler run` beside it stands by."""
+    global _runner
+    shutdown()
+    _runner = LeaseRunner(app, wait_for_jobs=False)
+    _runner.start()
     log.info("in-process scheduler started")
-    return scheduler
+    return _runner
 
 
 def shutdown() -> None:
-    global _scheduler
+    global _scheduler, _runner
+    runner, _runner = _runner, None
+    if runner is not None:
+        runner.stop()
     if _scheduler is not None and _scheduler.running:
         _scheduler.shutdown(wait=False)
     _scheduler = None

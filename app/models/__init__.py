@@ -7,11 +7,12 @@ from .catalog import DataDomain, DataResource, ShareClass
 from .grant import DataGrant
 from .identity import CasTicket
 from .notification import Notification, NotificationDelivery
+from .ops import SchedulerLease
 from .org import ApiToken, Department, Role, User
 from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
 from .timer import TimerRecord
 
 __all__ = ["ApiToken", "AuditLog", "CalendarYear", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department",
-           "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role", "ShareClass",
-           "TaskRecord", "TimerRecord", "User"]
+           "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role",
+           "SchedulerLease", "ShareClass", "TaskRecord", "TimerRecord", "User"]

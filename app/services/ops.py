@@ -52,7 +52,8 @@ def overdue_timer_count(grace: timedelta, now: datetime | None = None) -> int:
 
 def readiness() -> tuple[bool, dict[str, Any]]:
     """(ready, report): database reachable, migrations at head, no timer pending well past its due time (the
-    scheduler is behind or not running). The report holds no connection string, host or exception text."""
+    scheduler is behind or not running), a fresh scheduler heartbeat. The report holds no connection string, host
+    or exception text."""
     checks: dict[str, Any] = {}
     grace = timedelta(seconds=current_app.config.get("READY_TIMER_GRACE_SECONDS", 300))
     try:
@@ -75,9 +76,26 @@ def readiness() -> tuple[bool, dict[str, Any]]:
         checks["timers"] = {"ok": overdue == 0, "pending": summary["pending"], "overdue": overdue,
                             "grace_seconds": int(grace.total_seconds()),
                             "oldest_lag_seconds": round(summary["lag_seconds"], 1)}
+        checks["scheduler"] = scheduler_check()
     db.session.rollback()  # read-only: end the transaction, release the connection
-    ready = all(c["ok"] for c in checks.values())
+    ready = all(c["ok"] for c in checks.values() if c.get("required", True))
     return ready, {"status": "ready" if ready else "unavailable", "checks": checks}
+
+
+def scheduler_check() -> dict[str, Any]:
+    """The active scheduler renewed its lease within twice the lease time (services.scheduler_lease)."""
+    from . import scheduler_lease
+
+    state = scheduler_lease.status()
+    check: dict[str, Any] = {"ok": state.fresh, "active": state.holder is not None, "term": state.term,
+                             "heartbeat_age_seconds": None if state.heartbeat_age_seconds is None
+                             else round(state.heartbeat_age_seconds, 1),
+                             "max_age_seconds": state.max_age_seconds}
+    if not state.fresh:
+        check["error"] = "调度器未运行或心跳超时" if state.heartbeat_age_seconds is not None else "调度器从未运行"
+    if not current_app.config.get("READY_REQUIRE_SCHEDULER", True):
+        check["required"] = False
+    return check
 
 
 def tasks_by_department(now: datetime | None = None) -> tuple[dict[str, int], dict[str, int]]:

@@ -68,6 +68,7 @@ def _wait_for(predicate, timeout: float) -> bool:
 
 def _start_scheduler(app, log: Path) -> subprocess.Popen:
     env = {**os.environ, "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"], "SCHEDULER_SYNC_SECONDS": "1",
+           "SCHEDULER_LEASE_SECONDS": "3", "SCHEDULER_HEARTBEAT_SECONDS": "1",  # a killed leader's lease expires soon
            "FLASK_APP": "wsgi.py", "PYTHONUNBUFFERED": "1"}
     env.pop("TEST_DATABASE_URL", None)
     return subprocess.Popen([sys.executable, "-m", "flask", "scheduler", "run"], cwd=ROOT, env=env,

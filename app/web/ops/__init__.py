@@ -57,6 +57,28 @@ class _DatabaseCollector:
         yield GaugeMetricFamily("share_timer_firing_lag_seconds",
                                 "How long the oldest pending timer is past its due time (0 when none is due).",
                                 value=timers["lag_seconds"])
+        yield from _scheduler_gauges()
+
+
+def _scheduler_gauges():
+    from ...extensions import db
+    from ...services import scheduler_lease
+
+    try:
+        state = scheduler_lease.status()
+    finally:
+        db.session.rollback()
+    leader = GaugeMetricFamily("share_scheduler_leader", "1 for the scheduler holding an unexpired lease (the active "
+                               "one); no sample when none is active.", labels=["holder"])
+    if state.holder is not None:
+        leader.add_metric([state.holder], 1)
+    yield leader
+    if state.heartbeat_age_seconds is not None:
+        yield GaugeMetricFamily("share_scheduler_heartbeat_age_seconds",
+                                "Seconds since the active scheduler last renewed its lease.",
+                                value=state.heartbeat_age_seconds)
+    yield GaugeMetricFamily("share_scheduler_lease_term", "How many schedulers have held the lease so far (a "
+                            "takeover adds one).", value=state.term)
 
 
 def _process_registry() -> CollectorRegistry:
