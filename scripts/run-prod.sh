@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Production start: gunicorn (WEB_WORKERS web workers, gunicorn.conf.py) plus exactly one `flask scheduler run`,
-# against DATABASE_URL with APP_CONFIG=config.ProductionConfig. Migrates first. SIGTERM/SIGINT stop both; when
+# Production start: gunicorn (WEB_WORKERS web workers, gunicorn.conf.py) plus one `flask scheduler run` (run this
+# on every node: the scheduler lease keeps exactly one active, the others stand by and take over), against
+# DATABASE_URL with APP_CONFIG=config.ProductionConfig. Migrates first. SIGTERM/SIGINT stop both; when
 # either process ends, the other is stopped too and the script exits non-zero (let systemd restart the whole).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ stop() {
   kill -INT "$scheduler" 2>/dev/null   # the scheduler shuts down on SIGINT
   kill -TERM "$web" 2>/dev/null        # gunicorn: graceful stop (graceful_timeout)
 }
-# A stop we asked for: `flask scheduler run` ends on SIGINT with click's "Aborted!" (status 1), gunicorn with 0.
+# A stop we asked for: `flask scheduler run` ends on SIGINT with 0 (it releases the scheduler lease), gunicorn with 0.
 trap 'stop; wait "$scheduler"; s=$?; wait "$web"; w=$?; echo "run-prod: 已停止（scheduler $s, gunicorn $w）" >&2
       exit $(( (s == 0 || s == 1 || s == 130) && w == 0 ? 0 : 1 ))' TERM INT
 wait -n "$scheduler" "$web"

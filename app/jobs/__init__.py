@@ -1,5 +1,5 @@
-"""APScheduler wiring. Exactly one scheduler runs: in-process for `flask run`/`make run` (SCHEDULER_IN_PROCESS), or
-`flask scheduler run` beside a multi-worker web server. Each job is one service call inside an app context.
+"""APScheduler wiring. Exactly one scheduler is active: in-process for `flask serve`/`make run`, or `flask scheduler
+run` (on one or more nodes) beside a multi-worker web server. Each job is one service call inside an app context.
 
 The `timer` table is the only schedule. One wake-up date job (in memory) runs at the earliest pending due time and
 fires everything due in batches (timers.fire_due), then moves itself to the next due time; timers.changed() moves
