@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from sqlalchemy import String, and_, cast, exists, false, func, literal, or_, select
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import ProcessInstance, TaskRecord, User
@@ -12,8 +14,17 @@ from .errors import Forbidden, NotFound
 OVERSIGHT_ROLES = (Role.nic_reviewer, Role.nic_head, Role.cac_office, Role.supervisor, Role.admin)
 
 
+def _fresh(model, ident: int, *options):
+    """db.session.get(), but an instance expired by a commit is read again in one query with `options`
+    (a plain get() would refresh its columns, then lazy-load each relationship the caller reads)."""
+    held = db.session.identity_map.get(db.session.identity_key(model, ident))
+    if held is not None and not sa_inspect(held).expired:  # not wholly expired: nothing to read, or changes kept
+        return held
+    return db.session.get(model, ident, options=list(options), populate_existing=True)
+
+
 def get_user(user_id: int) -> User:
-    user = db.session.get(User, user_id)
+    user = _fresh(User, user_id, joinedload(User.department))
     if user is None or not user.active:
         raise Forbidden("用户不存在或已停用")
     return user
@@ -66,7 +77,9 @@ def can_view(user: User, instance: ProcessInstance) -> bool:
 
 
 def get_viewable_instance(instance_id: int, user: User) -> ProcessInstance:
-    instance = db.session.get(ProcessInstance, instance_id)
+    # with what every view of it shows (version, applicant's department, initiator): one query
+    instance = _fresh(ProcessInstance, instance_id, joinedload(ProcessInstance.definition),
+                      joinedload(ProcessInstance.applicant_department), joinedload(ProcessInstance.initiator))
     if instance is None:
         raise NotFound("申请不存在")
     if not can_view(user, instance):

@@ -34,6 +34,8 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
+import sqlite3
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -120,17 +122,39 @@ def _chain_new_rows(session: Session, flush_context, instances) -> None:
     conn.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(last_id=last_id, last_hash=last_hash))
 
 
+_JOINED_LOCK_LIMIT = 64  # rows of the cross join below; past it, one statement per table
+
+
 def _lock_referenced_rows(conn: Connection, rows: list[AuditLog]) -> None:
-    for model, attr in ((ProcessInstance, "instance_id"), (TaskRecord, "task_id"), (User, "user_id")):
-        ids = sorted({getattr(r, attr) for r in rows if getattr(r, attr) is not None})
-        if ids:
-            conn.execute(select(model.id).where(model.id.in_(ids)).with_for_update(read=True, key_share=True))
+    """KEY SHARE on the referenced rows, in one statement (a cross join locks the rows of every table it reads)
+    when the sets are small, as they are for one step."""
+    wanted = [(model, ids) for model, attr in ((ProcessInstance, "instance_id"), (TaskRecord, "task_id"),
+                                               (User, "user_id"))
+              if (ids := sorted({getattr(r, attr) for r in rows if getattr(r, attr) is not None}))]
+    if not wanted:
+        return
+    if math.prod(len(ids) for _model, ids in wanted) <= _JOINED_LOCK_LIMIT:
+        wanted = [wanted]
+    else:
+        wanted = [[part] for part in wanted]
+    for group in wanted:
+        conn.execute(select(*(model.id for model, _ids in group)).where(*(model.id.in_(ids) for model, ids in group))
+                     .with_for_update(read=True, key_share=True))
+
+
+_SQLITE_RETURNING = sqlite3.sqlite_version_info >= (3, 35)
 
 
 def _lock_head(conn: Connection) -> tuple[int, str]:
     query = select(_HEAD.c.last_id, _HEAD.c.last_hash).where(_HEAD.c.id == HEAD_ID)
     if conn.dialect.name == "sqlite":
-        conn.execute(update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(last_id=_HEAD.c.last_id))
+        touch = update(_HEAD).where(_HEAD.c.id == HEAD_ID).values(last_id=_HEAD.c.last_id)
+        if _SQLITE_RETURNING:  # the write lock and the head in one statement
+            head = conn.execute(touch.returning(_HEAD.c.last_id, _HEAD.c.last_hash)).first()
+            if head is not None:
+                return head.last_id, head.last_hash
+        else:
+            conn.execute(touch)
     else:
         query = query.with_for_update()
     head = conn.execute(query).first()

@@ -29,18 +29,33 @@ _lock = threading.Lock()
 _cached: tuple[tuple, WorkingCalendar] | None = None
 
 
-def current_calendar() -> WorkingCalendar:
+def revision_columns() -> list:
+    """The calendar's version marker as scalar subqueries, for a caller that reads it in its own query."""
+    return [select(func.count(CalendarYear.year)).scalar_subquery(),
+            select(func.max(CalendarYear.updated_at)).scalar_subquery()]
+
+
+def checked_calendar() -> WorkingCalendar | None:
+    """The cached calendar when its version marker was already read in this application context, else None."""
+    with _lock:
+        cached = _cached
+    return cached[1] if cached is not None and g.get("calendar_checked") is cached[1] else None
+
+
+def current_calendar(revision: tuple | None = None) -> WorkingCalendar:
     """The calendar with every administrator-entered year, cached per process.
 
     Its version marker (count and latest change of the calendar_year rows) is read at most once per application
     context (one request, one job run), so a change made in another process is seen by that process's next
-    request; a change made here (set_year_arrangement) drops the cache at once."""
+    request; a change made here (set_year_arrangement) drops the cache at once. `revision`: the marker as the
+    caller just read it with revision_columns() (saves the query)."""
     global _cached
-    with _lock:
-        cached = _cached
-    if cached is not None and g.get("calendar_checked") is cached[1]:
-        return cached[1]
-    revision = tuple(db.session.execute(select(func.count(CalendarYear.year), func.max(CalendarYear.updated_at))).one())
+    checked = checked_calendar()
+    if checked is not None:
+        return checked
+    if revision is None:
+        revision = tuple(db.session.execute(select(func.count(CalendarYear.year),
+                                                   func.max(CalendarYear.updated_at))).one())
     revision = (*revision, _office_close())
     with _lock:
         if _cached is not None and _cached[0] == revision:

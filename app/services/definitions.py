@@ -84,9 +84,17 @@ def latest_definition_id(process_key: str) -> int:
     return definition.id
 
 
-def parsed_definition(definition_id: int) -> ParsedProcess:
-    """The parsed spec of a stored version, parsed once per process."""
+def known_digest(definition_id: int) -> str | None:
+    """The version's digest when this session has already read it (definition rows never change)."""
+    return db.session.info.get("definition_sha256", {}).get(definition_id)
+
+
+def parsed_definition(definition_id: int, digest: str | None = None) -> ParsedProcess:
+    """The parsed spec of a stored version, parsed once per process. `digest`: the version's sha256 as the caller
+    just read it from the database (saves the query when that version is cached)."""
     digests = db.session.info.setdefault("definition_sha256", {})  # rows never change; one read per session
+    if digest is not None:
+        digests[definition_id] = digest
     digest = digests.get(definition_id)
     if digest is not None:
         with _cache_lock:
@@ -105,9 +113,9 @@ def parsed_definition(definition_id: int) -> ParsedProcess:
     return _remember(definition.sha256, parsed)
 
 
-def definition_spec(definition_id: int) -> SpecPair:
+def definition_spec(definition_id: int, digest: str | None = None) -> SpecPair:
     """The process spec and subprocess specs of a stored version: what its instances run on (shared)."""
-    parsed = parsed_definition(definition_id)
+    parsed = parsed_definition(definition_id, digest)
     return parsed.spec, parsed.subprocess_specs
 
 

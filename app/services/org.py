@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..extensions import db
 from ..models import ApiToken, DataDomain, DataResource, Department, Role, User
@@ -117,7 +118,9 @@ def revoke_api_tokens(username: str, token_id: int | None = None) -> list[int]:
 
 def user_for_token(token: str) -> User | None:
     """The active user of an unexpired, unrevoked token; notes when it was last used (at most once a minute)."""
-    row = db.session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha(token)))
+    # the user and their department in the same query: the request's service reads both
+    row = db.session.scalar(select(ApiToken).where(ApiToken.token_sha256 == _sha(token))
+                            .options(joinedload(ApiToken.user).joinedload(User.department)))
     now = utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now or not row.user.active:
         return None

@@ -7,19 +7,21 @@ from typing import Any
 from flask import g
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ..engine import runtime
 from ..engine.script_env import ActionRequest, NotificationRequest, make_script_engine
 from ..engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ..extensions import db
-from ..models import ProcessInstance, TaskRecord, TimerRecord, User
+from ..models import Department, ProcessDefinition, ProcessInstance, TaskRecord, TimerRecord, User
 from ..models.org import Role
 from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.timer import TimerState
 from ..models.types import utcnow
 from . import audit, definitions, notify
-from .calendar import current_calendar
+from .access import is_candidate
+from .calendar import checked_calendar, current_calendar, revision_columns
 from .errors import Conflict
 
 
@@ -33,8 +35,22 @@ def load(instance: ProcessInstance) -> BpmnWorkflow:
     if handed is not None:  # with a fresh script engine, as a load gives (the calendar may have changed since)
         handed.script_engine = make_script_engine(current_calendar())
         return handed
-    data = db.session.scalar(select(ProcessInstance.workflow_json).where(ProcessInstance.id == instance.id))
-    return load_workflow(data, current_calendar(), spec=definitions.definition_spec(instance.definition_id))
+    # one query: the JSON, and the version's digest and the calendar's marker when not yet read in this context
+    digest = definitions.known_digest(instance.definition_id)
+    calendar = checked_calendar()
+    columns = [ProcessInstance.workflow_json]
+    if digest is None:
+        columns.append(select(ProcessDefinition.sha256).where(ProcessDefinition.id == instance.definition_id)
+                       .scalar_subquery())
+    if calendar is None:
+        columns += revision_columns()
+    row = db.session.execute(select(*columns).where(ProcessInstance.id == instance.id)).one()
+    rest = list(row[1:])
+    if digest is None:
+        digest = rest.pop(0)
+    if calendar is None:
+        calendar = current_calendar(tuple(rest))
+    return load_workflow(row[0], calendar, spec=definitions.definition_spec(instance.definition_id, digest))
 
 
 def remember(instance_id: int, lock_version: int, workflow: BpmnWorkflow) -> None:
@@ -99,9 +115,10 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
     audit.record(action, user_id=actor_id, instance_id=instance.id, task_id=task_id, step=step, opinion=opinion,
                  detail=detail)
     db.session.flush()  # ids for the new tasks
+    holders = _new_task_holders(new_records)
     for record in new_records:
         message = f"新待办：{record.title}（#{instance.id} {instance.title}）"
-        notify.add(notify.task_holders(record), "new_task", message, instance_id=instance.id, task_id=record.id)
+        notify.add(holders[record.id], "new_task", message, instance_id=instance.id, task_id=record.id)
     for req, users in recipients:
         notify.add(users, req.event, f"{req.message}（#{instance.id} {instance.title}）", instance_id=instance.id)
         audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
@@ -175,6 +192,20 @@ def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:
     for key, value in values.items():
         if getattr(record, key) != value:
             setattr(record, key, value)
+
+
+def _new_task_holders(records: list[TaskRecord]) -> dict[int, list[User]]:
+    """notify.task_holders() of new (unclaimed) tasks, with one query for all of them (a step that opens the
+    provider reviews opens one task per department)."""
+    if len(records) < 2:
+        return {r.id: notify.task_holders(r) for r in records}
+    codes = {r.department_code for r in records}
+    query = select(User).where(User.active.is_(True)).options(joinedload(User.department))
+    if None not in codes:
+        query = query.join(User.department).where(Department.code.in_(codes))
+    users = list(db.session.scalars(query).unique())
+    return {r.id: [u for u in users if u.roles & set(r.candidate_roles or []) and is_candidate(u, r)]
+            for r in records}
 
 
 def _recipients(req: NotificationRequest, open_records) -> list[User]:

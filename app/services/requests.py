@@ -215,13 +215,22 @@ def may_urge(user: User, instance: ProcessInstance) -> bool:
 
 def task_holder(record: TaskRecord, calendar: WorkingCalendar | None = None) -> dict[str, Any]:
     """Who holds a task, in words."""
-    dept_name = None
-    if record.department_code:
-        dept_name = db.session.scalar(select(Department.name).where(Department.code == record.department_code))
+    dept_name = _department_names().get(record.department_code) if record.department_code else None
     return holder_view(task_id=record.id, title=record.title, department_name=dept_name,
                        candidate_roles=record.candidate_roles,
                        claimed_by=record.claimed_by.display_name if record.claimed_by else None,
                        created_at=record.created_at, due_at=record.due_at, calendar=calendar)
+
+
+def _department_names() -> dict[str, str]:
+    """Every department's name by code, read once per transaction (a page names the holders of several tasks)."""
+    transaction = db.session().get_transaction()
+    cached = db.session.info.get("department_names")
+    if transaction is not None and cached is not None and cached[0] is transaction:
+        return cached[1]
+    names = dict(db.session.execute(select(Department.code, Department.name)).tuples().all())
+    db.session.info["department_names"] = (db.session().get_transaction(), names)
+    return names
 
 
 def holder_view(*, task_id: int, title: str, department_name: str | None, candidate_roles: list[str],

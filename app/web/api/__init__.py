@@ -23,6 +23,7 @@ def authenticate():
         if user is None:
             return error_response(401, "API 令牌无效")  # unknown, expired, revoked or of a disabled user
         g.api_user_id = user.id
+        g.api_user = user  # a strong reference: the session's identity map is weak, the services get() it again
         return None
     if not current_user.is_authenticated:
         return error_response(401, "请先登录或提供 Bearer 令牌")
