@@ -18,6 +18,7 @@ from .calendar import current_calendar
 from .errors import Conflict, NotFound
 from .paging import Page, request_number
 from .requests import catalogue, holder_view, request_view, task_holder
+from .supervision import open_task_order
 
 
 def inbox(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = None,
@@ -46,7 +47,7 @@ def inbox(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = No
         .outerjoin(task_department, task_department.code == TaskRecord.department_code)
         .outerjoin(claimer, claimer.id == TaskRecord.claimed_by_id)
         .where(*where)
-        .order_by(TaskRecord.due_at.is_(None), TaskRecord.due_at, TaskRecord.created_at, TaskRecord.id)
+        .order_by(*open_task_order())
         .limit(per_page).offset((page - 1) * per_page)).all()
     calendar = current_calendar() if rows else None
     items = [{**holder_view(task_id=r[0], title=r[1], department_name=r[8], candidate_roles=r[4], claimed_by=r[9],

@@ -113,3 +113,38 @@ def test_the_response_view_names_each_open_task_holder_in_one_read_of_the_depart
 def requests_catalogue(app) -> list[dict]:
     with app.app_context():
         return requests.catalogue()
+
+
+def test_open_tasks_come_soonest_deadline_first_and_those_without_one_last_in_the_inbox_and_supervision(app):
+    """The order the open-task index gives on PostgreSQL (NULLs last) is the order SQLite gets explicitly."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from app.models import TaskRecord, User
+    from app.models.types import utcnow
+    from app.services import supervision, tasks
+
+    tokens = _tokens(app)
+    client = app.test_client()
+    catalogue = {r["code"]: r["id"] for r in requests_catalogue(app)}
+    body = {**APPLICATION, "resources": [{"resource_id": catalogue["student_basic"], "fields": ["xh"]}]}
+    rids = [client.post("/api/v1/requests", json=body, headers={"Authorization": f"Bearer {tokens['cs_handler']}"})
+            .get_json()["id"] for _ in range(3)]
+    now = utcnow()
+    with app.app_context():
+        due = {rids[0]: None, rids[1]: now + timedelta(days=9), rids[2]: now - timedelta(days=400)}
+        for rid, at in due.items():
+            db.session.execute(update(TaskRecord).where(TaskRecord.instance_id == rid).values(due_at=at))
+        db.session.commit()
+        head = db.session.scalar(select(User.id).where(User.username == "cs_head"))
+        supervisor = db.session.scalar(select(User.id).where(User.username == "supervisor"))
+        inbox = [t["instance_id"] for t in tasks.inbox(head).items]
+        page = supervision.overview(supervisor, now)["items"]
+        listed = [i["instance_id"] for i in page if i["instance_id"] in rids]
+        # the memo gives what each row's own count gives (a deadline 400 days back walks the days once)
+        plain = [supervision.deadline_status(due[r], now)[:2] for r in (rids[2], rids[1], rids[0])]
+    assert inbox == [rids[2], rids[1], rids[0]]
+    assert listed == [rids[2], rids[1], rids[0]]
+    assert [(i["status"], i["remaining_working_days"]) for i in page if i["instance_id"] in rids] == plain
+    assert plain[0][0] == "overdue" and plain[0][1] < -250 and plain[2] == ("no_deadline", None)
