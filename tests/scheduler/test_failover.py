@@ -22,14 +22,19 @@ LEASE, BEAT = 3, 1  # seconds: what _start_scheduler gives its processes
 
 
 @pytest.fixture(autouse=True)
-def _no_lease_left(app):
-    yield
+def _no_lease(app):
+    """No lease row before (earlier in-process schedulers left theirs, released) and none left after."""
     from app import jobs
 
+    def delete():
+        with app.app_context():
+            db.session.execute(text("DELETE FROM scheduler_lease"))
+            db.session.commit()
+
+    delete()
+    yield
     jobs.shutdown()
-    with app.app_context():
-        db.session.execute(text("DELETE FROM scheduler_lease"))
-        db.session.commit()
+    delete()
 
 
 def _holder() -> str | None:
