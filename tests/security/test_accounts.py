@@ -22,22 +22,9 @@ from .accounts_support import (
     make_user,
     new_address,
     post_login,
-    remove_users,
     signed_in,
     user_row,
 )
-
-
-@pytest.fixture(scope="module")
-def sec_app(app):
-    return accounts_app(app)
-
-
-@pytest.fixture()
-def user(app, sec_app):
-    name = make_user(sec_app)
-    yield name
-    remove_users(app)
 
 
 def test_account_locks_after_failures_from_any_client_and_unlocks_after_the_lockout(sec_app, user):

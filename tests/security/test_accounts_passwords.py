@@ -14,28 +14,14 @@ from app.services.accounts import password_problem
 
 from .accounts_support import (
     PASSWORD,
-    accounts_app,
     audit_rows,
     client_for,
     csrf_token,
-    make_user,
     post_login,
     remove_users,
     signed_in,
     user_row,
 )
-
-
-@pytest.fixture(scope="module")
-def sec_app(app):
-    return accounts_app(app)
-
-
-@pytest.fixture()
-def user(app, sec_app):
-    name = make_user(sec_app)
-    yield name
-    remove_users(app)
 
 
 @pytest.mark.parametrize(("password", "problem"), [

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import time_machine
 
 from app import create_app
@@ -20,22 +19,9 @@ from .accounts_support import (
     csrf_token,
     make_user,
     post_login,
-    remove_users,
     signed_in,
     user_row,
 )
-
-
-@pytest.fixture(scope="module")
-def sec_app(app):
-    return accounts_app(app)
-
-
-@pytest.fixture()
-def user(app, sec_app):
-    name = make_user(sec_app)
-    yield name
-    remove_users(app)
 
 
 def copy_of(app, client):

@@ -4,25 +4,12 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
-import pytest
 import time_machine
 from sqlalchemy import text
 
 from app.extensions import db
 
-from .accounts_support import accounts_app, audit_rows, client_for, make_user, remove_users, user_row
-
-
-@pytest.fixture(scope="module")
-def sec_app(app):
-    return accounts_app(app)
-
-
-@pytest.fixture()
-def user(app, sec_app):
-    name = make_user(sec_app)
-    yield name
-    remove_users(app)
+from .accounts_support import accounts_app, audit_rows, client_for, make_user, user_row
 
 
 def cli(app, *args: str):
