@@ -33,6 +33,7 @@ def create_app(config: object | str | None = None) -> Flask:
     login_manager.login_message = "请先登录"
 
     from . import models  # noqa: F401  # every model registered before the first query
+    from .services import catalog, grants, processes  # noqa: F401  # they register their script actions
 
     @login_manager.user_loader
     def load_user(session_id: str):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Any
 
@@ -116,6 +117,12 @@ def parse_year(text: str | None, default: int) -> int:
     raise ValidationFailed({"year": YEAR_MESSAGE}, message=YEAR_MESSAGE)
 
 
+# Called after an administrator changed the calendar with (user id, reason); each returns how many instances had a
+# deadline moved. app/services/timers registers recompute_deadlines here (timers saves through progress, which reads
+# this module: a hook instead of an import circle).
+after_change: list[Callable[[int | None, str], int]] = []
+
+
 def set_year_arrangement(year: int, text: str, user_id: int | None) -> dict[str, Any]:
     """Store an administrator's arrangement for a year and recompute pending deadlines that depend on it."""
     if year not in YEARS:
@@ -141,8 +148,6 @@ def set_year_arrangement(year: int, text: str, user_id: int | None) -> dict[str,
                          "make_up_days": len(arrangement.make_up_days)})
     db.session.commit()
     invalidate_calendar()
-    from .timers import recompute_deadlines  # deferred: timers imports this module
-
-    moved = recompute_deadlines(user_id, reason=f"{year} 年放假安排变更")
+    moved = sum(recompute(user_id, f"{year} 年放假安排变更") for recompute in after_change)
     return {"year": year, "days_off": len(arrangement.days_off), "make_up_days": len(arrangement.make_up_days),
             "moved": moved}

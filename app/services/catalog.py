@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import AuditLog, DataDomain, DataResource, ProcessInstance
 from ..models.catalog import DELIVERY_LABELS, FREQUENCY_LABELS, SHARE_CLASS_LABELS, ShareClass
 from ..models.org import Role
-from . import audit
+from . import audit, script_actions
 from .access import get_user
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .inputs import parse_id
@@ -283,6 +283,11 @@ def retire_resource(user_id: int, resource_id: int, reason: str) -> None:
                  detail={"resource_id": resource.id, "summary": f"删除：{reason.strip()}",
                          "before": snapshot(resource)})
     db.session.commit()
+
+
+@script_actions.handles("apply_share_class")
+def _apply_from_script(instance: ProcessInstance, data: dict[str, Any], _open: dict[str, list[str]]) -> None:
+    apply_share_class(data["resource_id"], data["share_class"], instance)
 
 
 def apply_share_class(resource_id: int, share_class: str, instance: ProcessInstance) -> None:

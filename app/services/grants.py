@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 from ..extensions import db
 from ..models import DataGrant, DataResource, ProcessInstance
 from ..models.types import CHINA_TZ, utcnow
-from . import audit, notify
+from . import audit, notify, script_actions
 from .access import OVERSIGHT_ROLES, get_user
 
 RENEWAL_NOTICE_DAYS = 30
@@ -21,6 +21,11 @@ def add_months(moment: datetime, months: int) -> datetime:
     month = moment.month - 1 + months
     year, month = moment.year + month // 12, month % 12 + 1
     return moment.replace(year=year, month=month, day=min(moment.day, months_calendar.monthrange(year, month)[1]))
+
+
+@script_actions.handles("record_grants")
+def _record_from_script(instance: ProcessInstance, data: dict[str, Any], _open: dict[str, list[str]]) -> None:
+    record_grants(instance, data["application"], data["delivery"], data["months"])
 
 
 def record_grants(instance: ProcessInstance, application: dict[str, Any], delivery: dict[str, Any],

@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import Department, ProcessInstance, TaskRecord, User
 from ..models.task import TaskState
 from ..models.types import utcnow
-from . import definitions, notify, progress, task_forms, timers
+from . import audit, definitions, notify, progress, script_actions, task_forms, timers
 from .access import get_user, is_candidate
 from .calendar import current_calendar
 from .errors import Forbidden, NotFound, ProcessDefinitionBroken
@@ -100,6 +100,21 @@ def _start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *
     if commit:
         _commit(rescheduled)
     return instance.id
+
+
+@script_actions.handles("start_process")
+def _start_from_script(instance: ProcessInstance, data: dict[str, Any], open_departments: dict[str, list[str]]) -> None:
+    """A script's start_process(): one new instance, or one per department holding an open task of `for_open`
+    (e.g. a violation case per provider that missed its deadline), in the caller's transaction."""
+    key, for_open = data["process_key"], data["for_open"]
+    for department in open_departments.get(for_open, []) if for_open else [None]:
+        start_data = {**data["data"], "related": f"#{instance.id} {instance.title}"[:200]}
+        if department is not None:
+            start_data["accused_department"] = department
+        new_id = start_process(key, None, start_data, commit=False)
+        audit.record("process_started", instance_id=instance.id, step=f"自动发起 #{new_id}",
+                     detail={"summary": f"自动发起 {key} #{new_id}", "process_key": key, "instance_id": new_id,
+                             "department": department})
 
 
 def start_round(process_key: str, title: str, data: dict[str, Any]) -> int:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 from ..engine import runtime
-from ..engine.script_env import ActionRequest, NotificationRequest, make_script_engine
+from ..engine.script_env import NotificationRequest, make_script_engine
 from ..engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ..extensions import db
 from ..models import Department, ProcessDefinition, ProcessInstance, TaskRecord, TimerRecord, User
@@ -19,7 +19,7 @@ from ..models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ..models.task import TaskState
 from ..models.timer import TimerState
 from ..models.types import utcnow
-from . import audit, definitions, notify
+from . import audit, definitions, notify, script_actions
 from .access import is_candidate
 from .calendar import checked_calendar, current_calendar, revision_columns
 from .errors import Conflict
@@ -124,7 +124,7 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
                      detail={"recipients": sorted(u.username for u in users)})
     for action in actions:
-        _perform(instance, action, open_departments)
+        script_actions.perform(instance, action.action, action.data, open_departments)
     if ended is not None:
         audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
         notify.add([u for u in (instance.initiator,) if u], "end",
@@ -153,33 +153,6 @@ def require_running(instance: ProcessInstance) -> None:
     if instance.status != InstanceStatus.running:
         label = INSTANCE_STATUS_LABELS.get(instance.status, instance.status)
         raise Conflict(f"该申请当前状态为「{label}」，不能办理")
-
-
-def _perform(instance: ProcessInstance, action: ActionRequest, open_departments: dict[str, list[str]]) -> None:
-    """Carry out what a script asked for, in the same transaction."""
-    # deferred imports: these services save through this module
-    if action.action == "start_process":
-        from .processes import start_process
-
-        key, for_open = action.data["process_key"], action.data["for_open"]
-        for department in open_departments.get(for_open, []) if for_open else [None]:
-            data = {**action.data["data"], "related": f"#{instance.id} {instance.title}"[:200]}
-            if department is not None:
-                data["accused_department"] = department
-            new_id = start_process(key, None, data, commit=False)
-            audit.record("process_started", instance_id=instance.id, step=f"自动发起 #{new_id}",
-                         detail={"summary": f"自动发起 {key} #{new_id}", "process_key": key, "instance_id": new_id,
-                                 "department": department})
-    elif action.action == "record_grants":
-        from .grants import record_grants
-
-        record_grants(instance, action.data["application"], action.data["delivery"], action.data["months"])
-    elif action.action == "apply_share_class":
-        from .catalog import apply_share_class
-
-        apply_share_class(action.data["resource_id"], action.data["share_class"], instance)
-    else:
-        raise ValueError(f"unknown script action {action.action}")
 
 
 def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:

@@ -228,7 +228,7 @@ def _department_names() -> dict[str, str]:
     cached = db.session.info.get("department_names")
     if transaction is not None and cached is not None and cached[0] is transaction:
         return cached[1]
-    names = dict(db.session.execute(select(Department.code, Department.name)).tuples().all())
+    names = dict(db.session.execute(select(Department.code, Department.name)).all())
     db.session.info["department_names"] = (db.session().get_transaction(), names)
     return names
 

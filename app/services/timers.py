@@ -19,6 +19,7 @@ from ..models.process import InstanceStatus
 from ..models.timer import TimerState
 from ..models.types import utcnow
 from . import audit, instance_lock, notify, progress
+from . import calendar as calendar_service
 from .errors import Busy
 
 BATCH = 200  # due timers selected per statement
@@ -229,3 +230,6 @@ def recompute_deadlines(user_id: int | None, reason: str) -> int:
     moved_count = sum(instance_lock.run_locked(instance_id, move) for instance_id in instance_ids)
     changed()
     return moved_count
+
+
+calendar_service.after_change.append(recompute_deadlines)
