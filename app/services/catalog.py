@@ -17,6 +17,7 @@ from . import audit, script_actions
 from .access import get_user
 from .errors import Conflict, Forbidden, NotFound, ValidationFailed
 from .inputs import parse_id
+from .processes import start_process
 
 EDITOR_ROLES = (Role.handler, Role.dept_head)
 ATTRIBUTE_LABELS = {"name": "名称", "description": "说明", "domain_id": "数据域", "share_class": "共享类型",
@@ -237,8 +238,6 @@ def create_resource(user_id: int, raw: dict[str, Any]) -> int:
 def update_resource(user_id: int, resource_id: int, raw: dict[str, Any]) -> int | None:
     """修正/更新 a resource. A share-class change is not applied here: it starts the 网信中心 approval process.
     Returns the id of that approval instance, if one was started."""
-    from .processes import start_process
-
     user = _editor(user_id)
     resource = _own(resource_id, user)
     if resource.retired:
