@@ -39,7 +39,7 @@ def app():
     yield app
 
 
-RUNTIME_TABLES = ("notification_delivery", "notification", "audit_log", "timer", "task", "data_grant",
+RUNTIME_TABLES = ("carbon_copy", "notification_delivery", "notification", "audit_log", "timer", "task", "data_grant",
                   "process_instance", "api_token", "calendar_year")
 
 

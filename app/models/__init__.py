@@ -1,6 +1,7 @@
 """Typed SQLAlchemy 2.0 models."""
 from __future__ import annotations
 
+from .actions import CarbonCopy
 from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
@@ -13,6 +14,6 @@ from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
 from .timer import TimerRecord
 
-__all__ = ["ApiToken", "AuditLog", "CalendarYear", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department",
-           "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role",
+__all__ = ["ApiToken", "AuditLog", "CalendarYear", "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource",
+           "Department", "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role",
            "SchedulerLease", "ShareClass", "TaskRecord", "TimerRecord", "User"]

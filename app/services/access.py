@@ -7,7 +7,7 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.orm import joinedload
 
 from ..extensions import db
-from ..models import ProcessInstance, TaskRecord, User
+from ..models import CarbonCopy, ProcessInstance, TaskRecord, User
 from ..models.org import Role
 from .errors import Forbidden, NotFound
 
@@ -73,7 +73,8 @@ def can_view(user: User, instance: ProcessInstance) -> bool:
         return True
     involved = select(TaskRecord.id).where(TaskRecord.instance_id == instance.id).where(
         or_(TaskRecord.completed_by_id == user.id, TaskRecord.department_code == user.department.code))
-    return bool(db.session.scalar(select(exists(involved))))
+    copied = select(CarbonCopy.id).where(CarbonCopy.instance_id == instance.id, CarbonCopy.to_user_id == user.id)
+    return bool(db.session.scalar(select(or_(exists(involved), exists(copied)))))  # 抄送 lets the recipient see it
 
 
 def get_viewable_instance(instance_id: int, user: User) -> ProcessInstance:

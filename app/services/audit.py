@@ -21,6 +21,7 @@ ACTION_LABELS = {
     "user_provisioned": "开通账号", "user_updated": "更新用户信息", "user_deactivated": "同步停用账号",
     "department_created": "新建部门", "department_renamed": "部门更名", "org_sync": "组织机构同步",
     "cas_single_logout": "统一身份认证单点退出",
+    "transfer": "转办", "cc": "抄送",
 }
 
 

@@ -5,7 +5,7 @@ from flask import Blueprint, g, jsonify, request
 from flask_login import current_user
 
 from ...extensions import csrf
-from ...services import org, tasks
+from ...services import approval_actions, org, tasks
 from ...services import requests as share_requests
 from ...services.errors import ValidationFailed
 from ..errors import error_response
@@ -79,6 +79,30 @@ def complete(task_id: int):
     body = _json_body()
     instance_id = tasks.complete_task(task_id, g.api_user_id, body, withdraw=body.get("_action") == "withdraw")
     return jsonify(_plain(share_requests.request_view(instance_id, g.api_user_id)))
+
+
+@bp.post("/tasks/<int:task_id>/transfer")
+def transfer(task_id: int):
+    body = _json_body()
+    return jsonify(approval_actions.transfer(task_id, g.api_user_id, body.get("user"), body.get("reason")))
+
+
+@bp.post("/tasks/<int:task_id>/cc")
+def cc(task_id: int):
+    body = _json_body()
+    count = approval_actions.cc(task_id, g.api_user_id, body.get("users"), body.get("note"))
+    return jsonify({"task_id": task_id, "copied": count}), 201
+
+
+@bp.get("/cc")
+def cc_list():
+    page = approval_actions.cc_list(g.api_user_id, **list_args(), unread=flag("unread"))
+    return jsonify({"cc": [_plain(c) for c in page.items], **page.meta()})
+
+
+@bp.post("/cc/read")
+def cc_read():
+    return jsonify({"marked_read": approval_actions.mark_cc_read(g.api_user_id)})
 
 
 def _plain(value):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ...services import notify, task_forms, tasks
+from ...services import approval_actions, notify, task_forms, tasks
 from ...services.errors import Conflict, ValidationFailed
 from ..paging import flag, list_args
 from ..redirects import back
@@ -58,7 +58,10 @@ def task(task_id: int):
         else:
             flash(f"「{page['task']['title']}」已办理", "success")
             return redirect(url_for("requests.show", instance_id=instance_id))
-    return render_template("inbox/task.html", page=page, errors=errors, catalogue=page["catalogue"]), status
+    actions = {"transfer_to": approval_actions.transfer_choices(task_id, current_user.id),
+               "cc_to": approval_actions.cc_choices(current_user.id)}
+    return render_template("inbox/task.html", page=page, errors=errors, catalogue=page["catalogue"],
+                           actions=actions), status
 
 
 @bp.post("/tasks/<int:task_id>/claim")
@@ -81,3 +84,46 @@ def release(task_id: int):
     except Conflict as exc:
         flash(exc.message, "error")
     return redirect(url_for("inbox.index"))
+
+
+@bp.post("/tasks/<int:task_id>/transfer")
+@login_required
+def transfer(task_id: int):
+    """转办: the task goes to the chosen colleague."""
+    try:
+        done = approval_actions.transfer(task_id, current_user.id, request.form.get("user"), request.form.get("reason"))
+    except ValidationFailed as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.task", task_id=task_id))
+    except Conflict as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("inbox.index"))
+    flash(f"已转办给{done['claimed_by_name']}", "success")
+    return redirect(url_for("requests.show", instance_id=done["instance_id"]))
+
+
+@bp.post("/tasks/<int:task_id>/cc")
+@login_required
+def cc(task_id: int):
+    """抄送: copy the chosen people on this step."""
+    try:
+        count = approval_actions.cc(task_id, current_user.id, request.form.getlist("users"), request.form.get("note"))
+        flash(f"已抄送 {count} 人", "success")
+    except (ValidationFailed, Conflict) as exc:
+        flash(exc.message, "error")
+    return back("inbox.task", task_id=task_id)
+
+
+@bp.get("/cc")
+@login_required
+def cc_list():
+    """抄送我的."""
+    page = approval_actions.cc_list(current_user.id, **list_args(), unread=flag("unread"))
+    return render_template("inbox/cc.html", items=page.items, page=page)
+
+
+@bp.post("/cc/read")
+@login_required
+def cc_read():
+    approval_actions.mark_cc_read(current_user.id)
+    return redirect(url_for("inbox.cc_list"))
