@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 
 from .support import BIN, ROOT, env_for, flask, free_port, scratch_postgres, wait_http
 
@@ -83,11 +84,16 @@ def test_gunicorn_two_workers_and_one_scheduler_serve_a_journey_and_stop_cleanly
         log = tmp_path / "run-prod.log"
         proc = subprocess.Popen(["scripts/run-prod.sh"], cwd=ROOT, env=env, stdout=log.open("w"),
                                 stderr=subprocess.STDOUT, start_new_session=True)
+        standby = None
         try:
             assert wait_http(f"http://127.0.0.1:{port}/readyz", 60), log.read_text()
             procs = _session_processes(proc.pid)
             assert len([p for p in procs if "gunicorn" in p]) == 3, procs  # the master and 2 workers
             assert len([p for p in procs if "scheduler run" in p]) == 1, procs
+            # a second node's scheduler: it must stand by while the first holds the lease
+            standby_log = tmp_path / "standby.log"
+            standby = subprocess.Popen([str(BIN / "flask"), "scheduler", "run"], cwd=ROOT, env=env,
+                                       stdout=standby_log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
             client = Http(port)
 
             # a person signs in with the CSRF token of the login page
@@ -128,7 +134,16 @@ def test_gunicorn_two_workers_and_one_scheduler_serve_a_journey_and_stop_cleanly
                              r'status="200"\} 2[0-9]\.0', text), text[:3000]
             status, _h, ready = client.request("GET", "/readyz")
             assert status == 200 and json.loads(ready)["checks"]["timers"]["overdue"] == 0
+            deadline = time.monotonic() + 30
+            while "standing by" not in standby_log.read_text() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "standing by" in standby_log.read_text(), standby_log.read_text()[-2000:]
+            leaders = re.findall(r'share_scheduler_leader\{holder="([^"]+)"\} 1\.0', text)
+            assert len(leaders) == 1 and f":{standby.pid}:" not in f"{leaders[0]}:", (leaders, standby.pid)
         finally:
+            if standby is not None:
+                standby.send_signal(signal.SIGTERM)
+                assert standby.wait(30) == 0, standby_log.read_text()[-2000:]
             os.kill(proc.pid, signal.SIGTERM)  # the script stops the scheduler (SIGINT) and gunicorn (SIGTERM)
             try:
                 code = proc.wait(60)
