@@ -212,6 +212,14 @@ def export_xlsx(user_id: int, now: datetime | None = None, *, department: str | 
                 status: str | None = None, q: str | None = None) -> bytes:
     """The overview as an Excel workbook: the open tasks matching the filters (all of them), quality feedback,
     by department, by step."""
+    out = io.BytesIO()
+    export_workbook(user_id, now, department=department, step=step, status=status, q=q).save(out)
+    return out.getvalue()
+
+
+def export_workbook(user_id: int, now: datetime | None = None, *, department: str | None = None,
+                    step: str | None = None, status: str | None = None, q: str | None = None):
+    """export_xlsx()'s openpyxl Workbook, for callers adding sheets (the charts' figures)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -241,9 +249,7 @@ def export_xlsx(user_id: int, now: datetime | None = None, *, department: str | 
     for ws in book.worksheets:
         for cell in ws[1]:
             cell.font = Font(bold=True)
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return book
 
 
 def _local(value: datetime | None) -> str:

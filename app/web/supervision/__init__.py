@@ -1,11 +1,11 @@
 """The supervisors' page: overdue and due-soon items, by department and step, with an Excel export."""
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from ...models.types import CHINA_TZ, utcnow
-from ...services import supervision
+from ...services import oversight_charts, supervision
 from ..downloads import attachment
 from ..paging import list_args
 
@@ -23,7 +23,20 @@ def index():
 @login_required
 def export():
     args = list_args("department", "step", "status")
-    content = supervision.export_xlsx(current_user.id, department=args["department"], step=args["step"],
+    content = oversight_charts.export_xlsx(current_user.id, department=args["department"], step=args["step"],
                                       status=args["status"], q=args["q"])
     name = f"overdue-{utcnow().astimezone(CHINA_TZ):%Y%m%d-%H%M}.xlsx"
     return attachment(content, name, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+
+
+@bp.get("/charts.json")
+@login_required
+def charts():
+    return jsonify(oversight_charts.chart_data(current_user.id))
+
+
+@bp.get("/report")
+@login_required
+def report():
+    return render_template("supervision/report.html",
+                           data=oversight_charts.monthly_report(current_user.id, request.args.get("month", "")[:20]))
