@@ -390,3 +390,31 @@ def describe_collected(value: dict[str, Any]) -> str:
 def values_for_render(form: dict[str, Any], clean: dict[str, Any]) -> dict[str, Any]:
     """Stored (clean) values in the shape the templates render, e.g. to prefill a returned application."""
     return _echo(form, clean)
+
+
+BATCH_DECISIONS = ("approve", "return")
+
+
+def batch_fields(form_key: str | None) -> tuple[str, str] | None:
+    """(decision field, opinion field) when a step with this form may be decided in a batch (批量审批); else None.
+
+    A form qualifies only when it says `"batchable": true` and its fields are exactly a required radio whose options
+    are approve and return, then an optional textarea (its opinion_field) that at most a return requires: one decision
+    and one opinion then fill the whole form of every task in the batch. Reads the JSON only (no database query)."""
+    try:
+        form = _load(str(_forms_dir()), form_key or "")
+    except NotFound:
+        return None
+    if form.get("batchable") is not True or form.get("allow_withdraw") or form.get("startable"):
+        return None
+    if len(form["fields"]) != 2:
+        return None
+    decision, opinion = form["fields"]
+    plain_decision = (decision["type"] == "radio" and decision.get("required") is True
+                      and not decision.get("required_if")
+                      and sorted(o["value"] for o in decision.get("options", [])) == sorted(BATCH_DECISIONS))
+    return_only = {decision["name"]: "return"}
+    plain_opinion = (opinion["type"] == "textarea" and opinion["name"] == form.get("opinion_field")
+                     and not opinion.get("required") and opinion.get("required_if", return_only) == return_only
+                     and not opinion.get("min_length") and not opinion.get("pattern"))
+    return (decision["name"], opinion["name"]) if plain_decision and plain_opinion else None

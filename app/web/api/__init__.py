@@ -105,6 +105,15 @@ def cc_read():
     return jsonify({"marked_read": approval_actions.mark_cc_read(g.api_user_id)})
 
 
+@bp.post("/tasks/batch")
+def batch():
+    """批量审批: {"task_ids": [...], "decision": "approve"|"return", "opinion": "..."}; 200 with each task's result."""
+    body = _json_body()
+    results = tasks.complete_many(body.get("task_ids"), g.api_user_id, body)
+    done = sum(r["ok"] for r in results)
+    return jsonify({"results": results, "completed": done, "failed": len(results) - done})
+
+
 def _plain(value):
     """Datetimes to ISO 8601 for JSON."""
     if isinstance(value, dict):

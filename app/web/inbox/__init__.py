@@ -17,7 +17,29 @@ bp = Blueprint("inbox", __name__)
 def index():
     args = list_args()
     page = tasks.inbox(current_user.id, **args, overdue=flag("overdue"))
-    return render_template("inbox/index.html", tasks=page.items, page=page)
+    return render_template("inbox/index.html", tasks=page.items, page=page, batch={})
+
+
+@bp.post("/inbox/batch")
+@login_required
+def batch():
+    """批量审批 from the inbox: the ticked rows, one decision and one opinion; a summary and each failure flashed."""
+    chosen = request.form.getlist("task_id")
+    try:
+        results = tasks.complete_many(chosen, current_user.id, {"decision": request.form.get("decision"),
+                                                                "opinion": request.form.get("opinion")})
+    except ValidationFailed as exc:
+        flash(exc.message, "error")
+        page = tasks.inbox(current_user.id)
+        batch = {**exc.values, "chosen": set(chosen)}
+        return render_template("inbox/index.html", tasks=page.items, page=page, batch=batch), 422
+    done = [r for r in results if r["ok"]]
+    if done:
+        flash(f"已批量办理 {len(done)} 项", "success")
+    for r in results:
+        if not r["ok"]:
+            flash(f"任务 {r['task_id']} 未办理：{r['error']}", "error")
+    return redirect(url_for("inbox.index"))
 
 
 @bp.get("/notifications")
