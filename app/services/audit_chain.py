@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import event, func, insert, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -138,7 +138,10 @@ def _lock_referenced_rows(conn: Connection, rows: list[AuditLog]) -> None:
     else:
         wanted = [[part] for part in wanted]
     for group in wanted:
-        conn.execute(select(*(model.id for model, _ids in group)).where(*(model.id.in_(ids) for model, ids in group))
+        query = select(*(model.id for model, _ids in group)).select_from(group[0][0])
+        for model, _ids in group[1:]:
+            query = query.join(model, true())  # the cross join is meant: said so, SQLAlchemy does not warn
+        conn.execute(query.where(*(model.id.in_(ids) for model, ids in group))
                      .with_for_update(read=True, key_share=True))
 
 

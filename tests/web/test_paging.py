@@ -69,7 +69,10 @@ def test_statements_per_page_do_not_grow_with_rows(app, login):
     forward(login, 55)
     many = statement_counts(app, login)
     assert many == few, {k: (few[k], many[k]) for k in few if few[k] != many[k]}
-    assert max(many.values()) <= 15, many
+    pages = {k: v for k, v in many.items() if not k[1].endswith(".xlsx")}
+    assert max(pages.values()) <= 15, many
+    # the export adds the chart figures' sheet (a fixed set of grouped queries)
+    assert many[("supervisor", "/supervision/export.xlsx")] <= 25, many
     hr = login("hr_head")
     body = hr.get("/api/v1/tasks?per_page=200").get_json()
     assert body["total"] == 60 and len(body["tasks"]) == 60  # the 60 rows really were on the measured page
