@@ -7,9 +7,11 @@ from flask_login import current_user, login_required
 from ...models.process import INSTANCE_STATUS_LABELS
 from ...services import catalog, grants, processes, task_forms
 from ...services import requests as share_requests
+from ...services.approval_sheet import approval_sheet
 from ...services.errors import Conflict, ValidationFailed
 from ..downloads import attachment
 from ..paging import list_args
+from ..pdf import PdfUnavailable, html_to_pdf
 
 bp = Blueprint("requests", __name__)
 
@@ -87,6 +89,25 @@ def start(process_key: str):
 def show(instance_id: int):
     view = share_requests.request_view(instance_id, current_user.id)
     return render_template("requests/show.html", r=view)
+
+
+@bp.get("/requests/<int:instance_id>/print")
+@login_required
+def print_sheet(instance_id: int):
+    """The 审批单 (附件1 申请表, 附件2 保密协议, every opinion) as an A4 page for the browser's print dialog."""
+    return render_template("requests/print.html", s=approval_sheet(instance_id, current_user.id), pdf=False)
+
+
+@bp.get("/requests/<int:instance_id>/print.pdf")
+@login_required
+def print_pdf(instance_id: int):
+    """The same 审批单 as a PDF download, rendered offline by WeasyPrint."""
+    sheet = approval_sheet(instance_id, current_user.id)
+    try:
+        content = html_to_pdf(render_template("requests/print.html", s=sheet, pdf=True))
+    except PdfUnavailable as exc:
+        abort(503, exc.message)
+    return attachment(content, f"数据资源共享审批单-{sheet['id']}.pdf", mimetype="application/pdf")
 
 
 @bp.post("/requests/<int:instance_id>/urge")
