@@ -1,0 +1,24 @@
+// Phone layout helpers, loaded on every page: the collapsible navigation and cell labels for tables shown as cards.
+(function () {
+  const bar = document.querySelector('.topbar');
+  const toggle = document.getElementById('nav-toggle');
+  if (bar && toggle) {
+    // Collapsing only with this script running: without it the menu stays open (wrapped) on a phone.
+    bar.classList.add('js-nav');
+    toggle.hidden = false;
+    toggle.addEventListener('click', () => {
+      const open = bar.classList.toggle('nav-open');
+      toggle.setAttribute('aria-expanded', open ? 'true' : 'false');
+    });
+  }
+  // Cards need each cell's column name; templates give data-label where they can, the rest come from the header row.
+  document.querySelectorAll('table.list, table.history, table.resources').forEach((table) => {
+    const heads = Array.from(table.querySelectorAll('thead th')).map((th) => th.textContent.trim());
+    if (!heads.length) { return; }
+    table.querySelectorAll('tbody tr').forEach((tr) => {
+      Array.from(tr.children).forEach((cell, i) => {
+        if (cell.tagName === 'TD' && !cell.hasAttribute('data-label') && heads[i]) { cell.dataset.label = heads[i]; }
+      });
+    });
+  });
+}());
