@@ -167,3 +167,34 @@ def test_phone_pages_and_a_request_submitted_at_phone_size(browser, live_server,
     expect(page.locator("#diagram")).to_have_attribute("data-rendered", "true")
     _check(page, console, screenshots, "submitted")
     page.context.close()
+
+
+SWEEP = {
+    "cs_handler": ["/catalogue", "/grants", "/cc", "/notifications", "/account/password", "/account/notifications",
+                   "/processes/violation_case/new"],
+    "student_head": ["/catalogue/mine"],
+    "admin": ["/admin/processes", "/admin/instances", "/admin/calendar", "/admin/audit", "/admin/deliveries",
+              "/supervision/report"],
+}
+
+
+def test_every_other_page_fits_a_phone(browser, live_server, login, screenshots):
+    submit(login("cs_handler"), {"course_schedule": ["kch"]})
+    context = browser.new_context(**PHONE)
+    context.add_init_script(WATCH_VIOLATIONS)
+    page = context.new_page()
+    page.goto(f"{live_server}/login")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 391
+    expect(page.locator("#nav-toggle")).to_have_count(0)  # nothing to collapse before signing in
+    page.screenshot(path=str(screenshots / "phone-login.png"), full_page=True)
+    context.close()
+    for user, paths in SWEEP.items():
+        page, console = _phone(browser, live_server, user)
+        for path in paths:
+            response = page.goto(f"{live_server}{path}")
+            assert response.status == 200, path
+            name = path.strip("/").replace("/", "-")
+            _check(page, console, screenshots, name)
+            for cell in page.locator("table.list tbody td").all()[:3]:
+                assert cell.evaluate("e => getComputedStyle(e).display") == "block", path
+        page.context.close()
