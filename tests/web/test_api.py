@@ -1,21 +1,7 @@
 """The JSON API under /api/v1 with bearer tokens (and sessions with X-CSRFToken)."""
 from __future__ import annotations
 
-import pytest
-
 from .journey import resource_ids
-
-
-@pytest.fixture()
-def token_for(app):
-    runner = app.test_cli_runner()
-
-    def issue(username: str) -> dict[str, str]:
-        result = runner.invoke(args=["users", "token", username])
-        assert result.exit_code == 0, result.output
-        return {"Authorization": f"Bearer {result.output.strip()}"}
-
-    return issue
 
 
 def _application(catalog, wanted):

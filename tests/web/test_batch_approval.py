@@ -17,18 +17,6 @@ from .journey import resource_ids
 
 
 @pytest.fixture()
-def token_for(app):
-    runner = app.test_cli_runner()
-
-    def issue(username: str) -> dict[str, str]:
-        result = runner.invoke(args=["users", "token", username])
-        assert result.exit_code == 0, result.output
-        return {"Authorization": f"Bearer {result.output.strip()}"}
-
-    return issue
-
-
-@pytest.fixture()
 def catalog(login):
     return resource_ids(login("cs_handler"))
 
