@@ -142,7 +142,8 @@ def test_a_timer_moved_earlier_moves_the_wake_up(app, ctx):
         assert _wait_for(lambda: _reminders([rid], "fired") == 1, 10)
         fired_at = db.session.scalar(select(TimerRecord.fired_at).where(TimerRecord.instance_id == rid,
                                                                         TimerRecord.element_id == "reminder_timer"))
-        assert timedelta(0) <= fired_at - new_due < timedelta(seconds=1)
+        # fired at the moved time, not at the old one an hour away (the lag itself is measured in the benchmark)
+        assert timedelta(0) <= fired_at - new_due < timedelta(seconds=5)
     finally:
         jobs.shutdown()
         app.config["SCHEDULER_SYNC_SECONDS"] = 30
