@@ -33,11 +33,12 @@ def create_app(config: object | str | None = None) -> Flask:
     login_manager.login_message = "请先登录"
 
     from . import models  # noqa: F401  # every model registered before the first query
-    from .services import catalog, grants, processes  # noqa: F401  # they register their script actions
+    from .services.resources import catalog, grants  # noqa: F401  # they register their script actions
+    from .services.workflow import processes  # noqa: F401
 
     @login_manager.user_loader
     def load_user(session_id: str):
-        from .services.accounts import load_session_user
+        from .services.security.accounts import load_session_user
 
         return load_session_user(session_id)  # "<id>:<nonce>": a rotated nonce ends the session
 

@@ -31,7 +31,8 @@ def _local(moment: datetime) -> str:
 
 
 def register_cli(app: Flask) -> None:
-    from .services import definitions, org
+    from .services.people import org
+    from .services.workflow import definitions
 
     @app.cli.command("deploy")
     def deploy() -> None:
@@ -107,7 +108,7 @@ def register_cli(app: Flask) -> None:
     @click.password_option()
     def set_password(username: str, password: str) -> None:
         """Set USERNAME's password (the policy applies); ends the user's sessions and clears a lockout."""
-        from .services import accounts
+        from .services.security import accounts
 
         with _domain_errors():
             accounts.set_password(username, password)
@@ -117,7 +118,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("username")
     def disable(username: str) -> None:
         """Disable USERNAME: no sign-in, no API tokens, current sessions end."""
-        from .services import accounts
+        from .services.security import accounts
 
         with _domain_errors():
             accounts.disable_user(username)
@@ -127,7 +128,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("username")
     def enable(username: str) -> None:
         """Enable USERNAME again (and clear a lockout)."""
-        from .services import accounts
+        from .services.security import accounts
 
         with _domain_errors():
             accounts.enable_user(username)
@@ -149,7 +150,7 @@ def register_cli(app: Flask) -> None:
     def org_import(path: str, dry_run: bool) -> None:
         """Import departments and users from a .csv or .xlsx file (columns 部门代码, 部门名称, 用户名, 姓名, 角色,
         邮箱, 手机); never removes an administrator."""
-        from .services.identity import org_import as importer
+        from .services.people.identity import org_import as importer
 
         with _domain_errors():
             report = importer.import_file(path, dry_run=dry_run)
@@ -159,7 +160,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--dry-run", is_flag=True, help="Only report what would be created, updated or deactivated.")
     def org_ldap_sync(dry_run: bool) -> None:
         """Sync departments, users and heads from LDAP (LDAP_* settings); never deletes, never removes an admin."""
-        from .services.identity import ldap_sync
+        from .services.people.identity import ldap_sync
 
         if not ldap_sync.configured():
             raise click.ClickException("未配置 LDAP_URL")
@@ -231,7 +232,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000))
     def audit_verify(batch_size: int) -> None:
         """Check the audit log's hash chain; exit 1 and name the first broken row when a row was edited or deleted."""
-        from .services import audit_chain
+        from .services.security import audit_chain
 
         report = audit_chain.verify_and_store("cli", batch_size=batch_size)
         if not report.ok:
@@ -245,7 +246,7 @@ def register_cli(app: Flask) -> None:
     @click.argument("path", type=click.Path(dir_okay=False))
     def backup_command(path: str) -> None:
         """Back up the whole database to PATH (SQLite: online backup API; PostgreSQL: pg_dump -Fc)."""
-        from .services import backup
+        from .services.operations import backup
 
         with _domain_errors():
             result = backup.backup(path)
@@ -256,7 +257,7 @@ def register_cli(app: Flask) -> None:
     @click.option("--force", is_flag=True, help="Replace a database that already has tables.")
     def restore_command(path: str, force: bool) -> None:
         """Restore PATH (made by `flask backup`) into DATABASE_URL's database, which must be empty unless --force."""
-        from .services import backup
+        from .services.operations import backup
 
         with _domain_errors():
             result = backup.restore(path, force=force)
@@ -265,7 +266,7 @@ def register_cli(app: Flask) -> None:
     @app.cli.command("inspections-start")
     def inspections_start() -> None:
         """Start this quarter's security inspection round now (Art. 31); does nothing if it exists."""
-        from .services import inspections
+        from .services.oversight import inspections
 
         new_id = inspections.start_round_now()
         click.echo(f"已发起 #{new_id}" if new_id else "本季度检查已发起过")

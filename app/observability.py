@@ -5,7 +5,7 @@ random id; it is echoed in the response header and in every log line written whi
 
 Metrics: with several gunicorn workers set PROMETHEUS_MULTIPROC_DIR (gunicorn.conf.py does) so that every worker
 writes its counters to files in that directory and /metrics adds them up. Gauges about the database (open tasks,
-timers) are not kept here: app/services/ops.py computes them at scrape time.
+timers) are not kept here: app/services/operations/ops.py computes them at scrape time.
 """
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from sqlalchemy import JSON, Integer, String, column, insert, table
 from app import create_app
 from app.extensions import db
 from app.models.types import UTCDateTime
-from app.services import audit, audit_chain
+from app.services.security import audit, audit_chain
 from config import Config
 
 

@@ -116,7 +116,8 @@ def main() -> None:
     with app.app_context():
         from flask_migrate import upgrade
 
-        from app.services import definitions, org
+        from app.services.people import org
+        from app.services.workflow import definitions
 
         upgrade()
         org.seed_demo()

@@ -37,8 +37,9 @@ def main() -> None:
     with app.app_context():
         from flask_migrate import upgrade
 
-        from app.services import definitions, org
-        from app.services import requests as share_requests
+        from app.services.people import org
+        from app.services.workflow import definitions
+        from app.services.workflow import requests as share_requests
 
         upgrade()
         org.seed_demo()

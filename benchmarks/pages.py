@@ -19,7 +19,7 @@ from sqlalchemy import event
 from app import create_app
 from app.extensions import db
 from app.models import User
-from app.services import notify
+from app.services.messaging import notify
 from config import TestingConfig
 
 PAGES = [("hr_head", "/inbox"), ("nic_head", "/inbox"), ("hr_head", "/api/v1/tasks"), ("cs_handler", "/requests"),

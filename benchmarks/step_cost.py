@@ -96,7 +96,7 @@ def main() -> None:
     app = create_app(BenchConfig)
 
     def null():  # the floor of a request: routing, bearer authentication, a JSON answer
-        from app.services import org
+        from app.services.people import org
 
         if org.user_for_token(request.headers.get("Authorization", "").removeprefix("Bearer ").strip()) is None:
             return jsonify({"error": "401"}), 401
@@ -108,9 +108,10 @@ def main() -> None:
 
         from app.extensions import db
         from app.models import ProcessInstance, TaskRecord, User
-        from app.services import definitions, org, tasks
-        from app.services import requests as share_requests
-        from app.services.access import is_candidate
+        from app.services.people import org
+        from app.services.people.access import is_candidate
+        from app.services.workflow import definitions, tasks
+        from app.services.workflow import requests as share_requests
 
         upgrade()
         org.seed_demo()

@@ -57,7 +57,8 @@ def main() -> None:
     with app.app_context():
         from flask_migrate import upgrade
 
-        from app.services import definitions, org, progress, requests, tasks
+        from app.services.people import org
+        from app.services.workflow import definitions, progress, requests, tasks
 
         if dialect == "postgresql":  # a clean database each run
             db.session.execute(db.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))

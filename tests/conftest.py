@@ -14,8 +14,9 @@ from sqlalchemy import inspect, text, update
 from app import create_app
 from app.extensions import db
 from app.models import DataResource, Department
-from app.services import definitions, org
-from app.services.reference_data import DEMO_RESOURCES, DEPARTMENTS
+from app.services.people import org
+from app.services.resources.reference_data import DEMO_RESOURCES, DEPARTMENTS
+from app.services.workflow import definitions
 from config import TestingConfig
 
 _TMP = tempfile.mkdtemp(prefix="share-tests-")

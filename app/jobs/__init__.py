@@ -6,7 +6,7 @@ fires everything due in batches (timers.fire_due), then moves itself to the next
 it too. The periodic sync (in the SQLAlchemyJobStore with the daily audit check) wakes it as well, so after a
 restart or a timer written by another process nothing waits longer than one sync interval.
 
-Only the holder of the scheduler lease (services.scheduler_lease) runs an APScheduler at all: `flask scheduler run`
+Only the holder of the scheduler lease (services.operations.scheduler_lease) runs an APScheduler at all: `flask scheduler run`
 may run on every node, the others stand by and take over when the holder stops renewing. So the jobs that are not
 exactly-once by a claim (inspection round start, grant reminders, audit check, LDAP sync) run on one node only."""
 from __future__ import annotations
@@ -86,7 +86,7 @@ def wakeup_job() -> None:
             _Pass.again = True  # the running pass looks again before it sets the next wake-up
             return
         _Pass.running = True
-    from ..services import timers
+    from ..services.workflow import timers
 
     try:
         while True:
@@ -129,7 +129,9 @@ def _schedule_wakeup(at: datetime | None) -> None:
 
 def sync_job() -> None:
     """Wake the timer pass, send queued e-mail, remind of expiring grants, start a due inspection round."""
-    from ..services import grants, inspections, notify
+    from ..services.messaging import notify
+    from ..services.oversight import inspections
+    from ..services.resources import grants
 
     scheduler = _scheduler
     if scheduler is None:  # shut down meanwhile
@@ -149,7 +151,7 @@ def sync_job() -> None:
 
 def audit_verify_job() -> None:
     """Verify the audit log's hash chain (daily); the result shows on the admin page."""
-    from ..services import audit_chain
+    from ..services.security import audit_chain
 
     with _app.app_context():
         audit_chain.verify_and_store("scheduler")
@@ -157,7 +159,7 @@ def audit_verify_job() -> None:
 
 def ldap_sync_job() -> None:
     """Bring departments, users and heads in line with the directory (LDAP_SYNC_MINUTES); never raises."""
-    from ..services.identity import ldap_sync
+    from ..services.people.identity import ldap_sync
 
     with _app.app_context():
         ldap_sync.run_scheduled()
@@ -172,7 +174,7 @@ def wake() -> None:
 
 def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | BlockingScheduler:
     global _app, _scheduler
-    from ..services import timers
+    from ..services.workflow import timers
 
     _app = app
     if blocking:  # its own process: it says when it wakes next (through the app's log handler)
@@ -200,7 +202,7 @@ class LeaseRunner:
     that it may have expired (before a standby can take it). On stop: end the jobs, release the lease."""
 
     def __init__(self, app: Flask, *, wait_for_jobs: bool) -> None:
-        from ..services import scheduler_lease
+        from ..services.operations import scheduler_lease
 
         self.app = app
         self.holder = scheduler_lease.new_holder_id()
@@ -216,7 +218,7 @@ class LeaseRunner:
     def step(self) -> None:
         """One try: take or renew the lease, then start or stop the scheduler to match."""
         from ..extensions import db
-        from ..services import scheduler_lease
+        from ..services.operations import scheduler_lease
 
         with self.app.app_context():
             try:
@@ -257,7 +259,7 @@ class LeaseRunner:
     def _finish(self) -> None:
         global _scheduler
         from ..extensions import db
-        from ..services import scheduler_lease
+        from ..services.operations import scheduler_lease
 
         scheduler, _scheduler = _scheduler, None
         if scheduler is not None and scheduler.running:

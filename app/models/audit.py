@@ -1,5 +1,5 @@
 """Append-only, hash-chained audit log of every action (Art. 5(2), 16); the chain is written by
-app/services/audit_chain.py."""
+app/services/security/audit_chain.py."""
 from __future__ import annotations
 
 from datetime import datetime

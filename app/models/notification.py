@@ -37,7 +37,7 @@ DELIVERY_STATES = ("pending", "sending", "sent", "failed")
 
 class NotificationDelivery(db.Model):
     """One notification on one channel: written with the notification (same transaction), sent afterwards by
-    app.services.channels.deliver_pending with retries, exponential backoff and the channels' rate limits."""
+    app.services.messaging.channels.deliver_pending with retries, exponential backoff and the channels' rate limits."""
 
     __tablename__ = "notification_delivery"
     __table_args__ = (Index("ix_delivery_due", "state", "next_attempt_at"),

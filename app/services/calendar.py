@@ -9,19 +9,13 @@ from typing import Any
 from flask import current_app, g
 from sqlalchemy import func, select
 
-from ..engine.calendar import (
-    ArrangementSyntaxError,
-    Deadline,
-    WorkingCalendar,
-    format_arrangement,
-    parse_arrangement,
-)
+from ..engine.calendar import ArrangementSyntaxError, Deadline, WorkingCalendar, format_arrangement, parse_arrangement
 from ..extensions import db
 from ..models import CalendarYear
 from ..models.types import CHINA_TZ, utcnow
-from . import audit
 from .errors import ValidationFailed
 from .inputs import has_bad_char
+from .security import audit
 
 YEARS = range(2000, 2100)  # the years an administrator may view or enter (the lunar tables end before 2100)
 YEAR_MESSAGE = f"年份应为 {YEARS.start} 至 {YEARS.stop - 1} 之间的四位半角数字"
@@ -118,7 +112,7 @@ def parse_year(text: str | None, default: int) -> int:
 
 
 # Called after an administrator changed the calendar with (user id, reason); each returns how many instances had a
-# deadline moved. app/services/timers registers recompute_deadlines here (timers saves through progress, which reads
+# deadline moved. app/services/workflow/timers registers recompute_deadlines here (timers saves through progress, which reads
 # this module: a hook instead of an import circle).
 after_change: list[Callable[[int | None, str], int]] = []
 

@@ -30,7 +30,7 @@ def register_filters(app: Flask) -> None:
     def unread_notifications():
         from flask_login import current_user
 
-        from ..services.notify import unread_count
+        from ..services.messaging.notify import unread_count
 
         if current_user.is_authenticated:
             return {"unread_notifications": unread_count(current_user.id)}

@@ -72,7 +72,7 @@ def upgrade():
 
 def _chain_existing_rows(bind) -> tuple[int, str]:
     """Hash the rows already there, in id order, in batches (the format is the application's: audit_chain)."""
-    from app.services.audit_chain import row_digest
+    from app.services.security.audit_chain import row_digest
 
     log = sa.table("audit_log", sa.column("id", sa.Integer()), sa.column("at", UTCDateTime()),
                    sa.column("user_id", sa.Integer()), sa.column("instance_id", sa.Integer()),

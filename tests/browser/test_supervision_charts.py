@@ -35,7 +35,7 @@ def _history(login) -> None:
         act(student, rid, {"decision": "approve", "opinion": "同意"})
         act(student, report, {"result": "corrected", "answer": "已修正专业字段"})
     with time_machine.travel(utcnow() - timedelta(days=1), tick=False):
-        from app.services import timers
+        from app.services.workflow import timers
 
         student = login("student_head")
         with student.client.application.app_context():

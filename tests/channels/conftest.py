@@ -5,8 +5,8 @@ import pytest
 from sqlalchemy import text
 
 from app.extensions import db
-from app.services import channels
-from app.services.channels import wecom
+from app.services.messaging import channels
+from app.services.messaging.channels import wecom
 
 from . import receiver as rx
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditLog, Notification, NotificationDelivery, User
 from app.models.types import utcnow
-from app.services import channels, notify
+from app.services.messaging import channels, notify
 
 from ..web.journey import act, my_task, submit
 from . import receiver as rx

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditLog, Department, User
-from app.services.identity import ldap_sync
+from app.services.people.identity import ldap_sync
 from tests.conftest import _csrf
 
 from .conftest import ADMIN_DN, ADMIN_PW, SUFFIX, _configure

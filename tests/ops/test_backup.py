@@ -14,7 +14,9 @@ from sqlalchemy import func, select
 from app import create_app
 from app.extensions import db
 from app.models import AuditLog, ProcessInstance, TaskRecord, User
-from app.services import audit_chain, definitions, org, requests, tasks
+from app.services.people import org
+from app.services.security import audit_chain
+from app.services.workflow import definitions, requests, tasks
 from config import TestingConfig
 
 from .support import scratch_postgres

@@ -11,7 +11,7 @@ from app.extensions import db
 from app.models import TaskRecord, TimerRecord
 from app.models.types import utcnow
 from app.observability import JsonFormatter
-from app.services import ops
+from app.services.operations import ops
 
 from ..web.journey import resource_ids
 from ..web.test_api import _application
@@ -169,7 +169,7 @@ def test_a_rolled_back_completion_is_not_counted(client, login, app):
 
     before = TASK_COMPLETIONS.labels("回滚的步骤")._value.get()
     with app.app_context():
-        from app.services import audit
+        from app.services.security import audit
 
         audit.record("complete", step="回滚的步骤")
         db.session.flush()

@@ -13,7 +13,7 @@ from sqlalchemy import func, insert, select
 
 from app.extensions import db
 from app.models import AuditLog, ProcessInstance, TaskRecord, TimerRecord
-from app.services import progress, timers
+from app.services.workflow import progress, timers
 
 from .test_scheduler import _forwarded_request_with_reminder_in, _start_scheduler, _wait_for
 

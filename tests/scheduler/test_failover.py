@@ -1,4 +1,4 @@
-"""Scheduler failover through the lease (services.scheduler_lease): one active scheduler, standbys that take over
+"""Scheduler failover through the lease (services.operations.scheduler_lease): one active scheduler, standbys that take over
 when it is killed or stops, /readyz and /metrics reading the heartbeat. The failover test runs real
 `flask scheduler run` processes against PostgreSQL (TEST_DATABASE_URL) and measures the takeover."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sqlalchemy import select, text, update
 
 from app.extensions import db
 from app.models import SchedulerLease
-from app.services import scheduler_lease
+from app.services.operations import scheduler_lease
 
 from .test_scheduler import _count, _forwarded_request_with_reminder_in, _reminder_state, _start_scheduler, _wait_for
 

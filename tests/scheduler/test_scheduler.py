@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import AuditLog, ProcessInstance, TimerRecord, User
-from app.services import progress, requests, tasks
+from app.services.workflow import progress, requests, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLICATION = {"purpose": "学院综合测评核对身份", "head_name": "李主任", "head_phone": "13900000000",

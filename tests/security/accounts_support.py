@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app import create_app
 from app.extensions import db
 from app.models import AuditLog, User
-from app.services import org
+from app.services.people import org
 from config import TestingConfig
 
 from ..conftest import wipe

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import User
-from app.services.accounts import password_problem
+from app.services.security.accounts import password_problem
 
 from .accounts_support import (
     PASSWORD,

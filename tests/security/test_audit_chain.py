@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from app.extensions import db
 from app.models import AuditLog, ProcessInstance, User
 from app.models.audit import GENESIS_HASH, AuditChainCheck, AuditChainHead
-from app.services import audit, audit_chain
+from app.services.security import audit, audit_chain
 
 from ..conftest import wipe
 from ..web.journey import act, submit

@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
 from app.models import Department
-from app.services import requests as share_requests
+from app.services.workflow import requests as share_requests
 
 from ..web.journey import application_form
 from .hostile_support import (

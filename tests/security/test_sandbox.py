@@ -186,7 +186,7 @@ def unchecked_deploy(app, monkeypatch):
     monkeypatch.setattr(parser, "_check_expressions", lambda *a, **k: [])
 
     def deploy(xml: str) -> None:
-        from app.services import definitions
+        from app.services.workflow import definitions
 
         with app.app_context():
             result = definitions.deploy_xml(xml.encode(), "unchecked.bpmn")
@@ -243,7 +243,7 @@ def test_a_runaway_condition_is_stopped_and_the_instance_goes_to_error(app, logi
 
 def test_a_department_that_cannot_be_said_goes_to_error_never_to_every_department(app, login):
     """revise_project's department yields None: nobody may hold the task; administrators are told."""
-    from app.services import definitions
+    from app.services.workflow import definitions
 
     xml = ACCEPTANCE.replace('<spiffworkflow:property name="department" value="initiator_department" />\n'
                              '          <spiffworkflow:property name="resultVariable" value="project" />\n'

@@ -10,7 +10,8 @@ from app.extensions import db
 from app.models import AuditLog, Notification, ProcessDefinition, ProcessInstance, TaskRecord, TimerRecord, User
 from app.models.types import CHINA_TZ
 from app.services import calendar as calendar_service
-from app.services import requests, supervision, tasks, timers
+from app.services.oversight import supervision
+from app.services.workflow import requests, tasks, timers
 
 APPLICATION = {"purpose": "学院综合测评核对身份", "head_name": "李主任", "head_phone": "13900000000",
                "handler_name": "王经办", "handler_phone": "13800000000", "commitment": True, "confidentiality": True}

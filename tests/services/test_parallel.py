@@ -13,8 +13,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from app.extensions import db
 from app.models import AuditLog, ProcessInstance, TaskRecord, TimerRecord
-from app.services import instance_lock, instances, tasks
 from app.services.errors import Busy, Conflict
+from app.services.workflow import instance_lock, instances, tasks
 
 from ..conftest import wipe
 from ..web.parallel import APPROVE, forward_request, make_providers, race, remove_providers

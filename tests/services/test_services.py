@@ -8,8 +8,8 @@ from sqlalchemy import select, text
 
 from app.extensions import db
 from app.models import AuditLog, ProcessDefinition, ProcessInstance, TaskRecord, User
-from app.services import definitions, requests, tasks
 from app.services.errors import Conflict, Forbidden, ValidationFailed
+from app.services.workflow import definitions, requests, tasks
 
 APPLICATION = {"purpose": "用于学院教学评估", "head_name": "李主任", "head_phone": "13900000000",
                "handler_name": "王经办", "handler_phone": "13800000000", "commitment": True, "confidentiality": True}

@@ -6,7 +6,8 @@ from sqlalchemy import event, select
 
 from app.extensions import db
 from app.models import AuditLog
-from app.services import audit_chain, requests
+from app.services.security import audit_chain
+from app.services.workflow import requests
 
 BUDGET = 25  # statements per API completion (was 30-39 before the budget; see the step_cost benchmark)
 APPLICATION = {"purpose": "用于学院教学评估与学生发展研究的数据分析", "head_name": "李主任",
@@ -20,7 +21,7 @@ STEPS = [("cs_head", {"decision": "approve"}, "数据提供部门审核（5个�
 
 
 def _tokens(app) -> dict[str, str]:
-    from app.services import org
+    from app.services.people import org
 
     with app.app_context():
         return {u: org.issue_api_token(u) for u in ("cs_handler", *(s[0] for s in STEPS))}
@@ -123,7 +124,8 @@ def test_open_tasks_come_soonest_deadline_first_and_those_without_one_last_in_th
 
     from app.models import TaskRecord, User
     from app.models.types import utcnow
-    from app.services import supervision, tasks
+    from app.services.oversight import supervision
+    from app.services.workflow import tasks
 
     tokens = _tokens(app)
     client = app.test_client()

@@ -17,7 +17,8 @@ from app.extensions import db
 from app.models import ProcessInstance, TaskRecord, User
 from app.models.types import CHINA_TZ
 from app.services import calendar as calendar_service
-from app.services import definitions, instances, org, progress, requests, tasks
+from app.services.people import org
+from app.services.workflow import definitions, instances, progress, requests, tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 APPLICATION = {"purpose": "用于学院教学评估与学生发展研究的数据分析", "head_name": "李主任",

@@ -16,7 +16,8 @@ from sqlalchemy import delete, select
 
 from app.extensions import db
 from app.models import DataResource, Department, TaskRecord, User
-from app.services import org, requests, tasks
+from app.services.people import org
+from app.services.workflow import requests, tasks
 
 # departments that hold no demo user and no demo resource, so the extra heads change no other test's recipients
 PROVIDER_DEPARTMENTS = ("org_dept", "planning", "publicity", "united_front", "retirement", "international",

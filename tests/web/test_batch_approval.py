@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import AuditLog, TaskRecord
 from app.models.task import TaskState
-from app.services import task_forms, tasks
+from app.services.workflow import task_forms, tasks
 
 from .journey import resource_ids
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import AuditLog, DataResource, ProcessInstance
-from app.services.catalog import field_line, parse_field_line
+from app.services.resources.catalog import field_line, parse_field_line
 
 from .journey import act, my_task
 

@@ -10,8 +10,9 @@ from sqlalchemy import select, update
 
 from app.extensions import db
 from app.models import Notification, User
-from app.services import audit, org
-from app.services import requests as share_requests
+from app.services.people import org
+from app.services.security import audit
+from app.services.workflow import requests as share_requests
 
 from .journey import APPLICATION, act, application_form, my_task, request_json, resource_ids, submit
 

@@ -163,7 +163,7 @@ def test_double_completion_makes_one_transition(login):
 
 
 def test_claim_hides_shared_task_from_other_candidates_and_release_returns_it(app, login):
-    from app.services import org
+    from app.services.people import org
 
     from ..conftest import wipe
 

@@ -12,8 +12,8 @@ from app.extensions import db
 from app.models import ProcessInstance, TaskRecord, User
 from app.models.process import InstanceStatus
 from app.models.task import TaskState
-from app.services import tasks
-from app.services.access import is_candidate
+from app.services.people.access import is_candidate
+from app.services.workflow import tasks
 
 from .journey import act, submit
 

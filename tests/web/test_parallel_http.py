@@ -16,8 +16,9 @@ from app.engine.runtime import workflow_data
 from app.extensions import db
 from app.models import AuditLog, ProcessDefinition, ProcessInstance, TaskRecord, TimerRecord
 from app.models.types import CHINA_TZ
-from app.services import org, timers
-from app.services.progress import load
+from app.services.people import org
+from app.services.workflow import timers
+from app.services.workflow.progress import load
 
 from ..conftest import wipe
 from .parallel import APPROVE, Reply, forward_request, make_providers, post_json, race, remove_providers

@@ -80,7 +80,7 @@ def test_delivery_records_grants_that_remind_expire_and_lead_to_a_violation_repo
     import time_machine
 
     from app.models.types import CHINA_TZ
-    from app.services import grants
+    from app.services.resources import grants
 
     from .journey import submit
 
@@ -123,7 +123,8 @@ def test_quarterly_security_inspection_round_with_overdue_records(app, login):
     import time_machine
 
     from app.models.types import CHINA_TZ
-    from app.services import inspections, timers
+    from app.services.oversight import inspections
+    from app.services.workflow import timers
 
     bj = lambda *a: datetime(*a, tzinfo=CHINA_TZ)  # noqa: E731
     with app.app_context(), time_machine.travel(bj(2026, 3, 2, 9, 0), tick=False):

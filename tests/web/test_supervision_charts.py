@@ -36,7 +36,7 @@ def answered(login):
     with time_machine.travel(bj(2025, 10, 14, 18, 0), tick=False):
         student = login("student_head")
         act(student, second, {"decision": "approve", "opinion": "逾期后答复"})
-        from app.services import timers
+        from app.services.workflow import timers
 
         with student.client.application.app_context():
             assert timers.fire_due_timers() >= 1

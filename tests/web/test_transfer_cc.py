@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import AuditLog, CarbonCopy, Notification, TaskRecord, User
-from app.services import org
+from app.services.people import org
 
 from .journey import act, my_task, request_json, submit
 

@@ -95,7 +95,7 @@ def test_missed_correction_deadline_escalates_to_accountability(login):
         investigate(nic, rid, finding="violation", severity="serious", correction_days="2")
         assert request_json(handler, rid)["current_tasks"][0]["due_at"].startswith("2026-03-04T09:30")
     with time_machine.travel(bj(2026, 3, 4, 18, 0), tick=False):
-        from app.services import timers
+        from app.services.workflow import timers
 
         handler, nic, cac = login("cs_handler"), login("nic_head"), login("cac")
         with nic.client.application.app_context():

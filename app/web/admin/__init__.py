@@ -9,9 +9,10 @@ from ...models.org import Role
 from ...models.process import INSTANCE_STATUS_LABELS
 from ...models.types import CHINA_TZ, utcnow
 from ...services import calendar as calendar_service
-from ...services import definitions, instances, org, task_forms
 from ...services.errors import Conflict, ValidationFailed
 from ...services.inputs import parse_id
+from ...services.people import org
+from ...services.workflow import definitions, instances, task_forms
 from ..redirects import back
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from ...services import audit_chain
+from ...services.security import audit_chain
 from . import bp
 
 

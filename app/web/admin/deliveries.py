@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
 
-from ...services import channels
+from ...services.messaging import channels
 from . import bp
 
 

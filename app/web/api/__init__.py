@@ -5,9 +5,10 @@ from flask import Blueprint, g, jsonify, request
 from flask_login import current_user
 
 from ...extensions import csrf
-from ...services import approval_actions, org, tasks
-from ...services import requests as share_requests
 from ...services.errors import ValidationFailed
+from ...services.people import org
+from ...services.workflow import approval_actions, tasks
+from ...services.workflow import requests as share_requests
 from ..errors import error_response
 from ..paging import flag, list_args
 

@@ -10,9 +10,10 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_required, login_user, logout_user
 
 from ...extensions import csrf, limiter
-from ...services import accounts, identity
 from ...services.errors import ValidationFailed
-from ...services.identity import cas
+from ...services.people import identity
+from ...services.people.identity import cas
+from ...services.security import accounts
 
 bp = Blueprint("auth", __name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ...services import channel_prefs
+from ...services.messaging import channel_prefs
 from . import bp
 
 

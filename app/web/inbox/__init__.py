@@ -4,8 +4,9 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from ...services import approval_actions, notify, task_forms, tasks
 from ...services.errors import Conflict, ValidationFailed
+from ...services.messaging import notify
+from ...services.workflow import approval_actions, task_forms, tasks
 from ..paging import flag, list_args
 from ..redirects import back
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, abort, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from ...services import ops
+from ...services.operations import ops
 
 bp = Blueprint("ops", __name__)
 
@@ -62,7 +62,7 @@ class _DatabaseCollector:
 
 def _scheduler_gauges():
     from ...extensions import db
-    from ...services import scheduler_lease
+    from ...services.operations import scheduler_lease
 
     try:
         state = scheduler_lease.status()

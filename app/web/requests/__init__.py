@@ -5,10 +5,11 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from ...models.process import INSTANCE_STATUS_LABELS
-from ...services import catalog, grants, processes, task_forms
-from ...services import requests as share_requests
-from ...services.approval_sheet import approval_sheet
 from ...services.errors import Conflict, ValidationFailed
+from ...services.resources import catalog, grants
+from ...services.workflow import processes, task_forms
+from ...services.workflow import requests as share_requests
+from ...services.workflow.approval_sheet import approval_sheet
 from ..downloads import attachment
 from ..paging import list_args
 from ..pdf import PdfUnavailable, html_to_pdf

@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, render_template, request
 from flask_login import current_user, login_required
 
 from ...models.types import CHINA_TZ, utcnow
-from ...services import oversight_charts, supervision
+from ...services.oversight import oversight_charts, supervision
 from ..downloads import attachment
 from ..paging import list_args
 

@@ -1,0 +1,1 @@
+"""Health, metrics, backup and the scheduler lease."""

@@ -1,0 +1,1 @@
+"""Supervision (督办), charts, the monthly report and security inspections."""

@@ -1,0 +1,1 @@
+"""Who may act: departments, roles, users, candidates; identity from CAS and LDAP."""

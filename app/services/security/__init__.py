@@ -1,0 +1,1 @@
+"""Accounts, login throttling, API tokens and the hash-chained audit log."""

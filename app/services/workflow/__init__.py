@@ -1,0 +1,1 @@
+"""Running the policy's processes: deploy, start, complete, lock, persist engine progress, timers, actions."""

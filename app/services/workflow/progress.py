@@ -1,0 +1,223 @@
+"""The one place that loads and persists engine progress: saves the workflow, projects ready tasks and armed
+timers, turns the scripts' notify() requests and new tasks into notifications, writes audit rows."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import g
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from ...engine import runtime
+from ...engine.script_env import NotificationRequest, make_script_engine
+from ...engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
+from ...extensions import db
+from ...models import Department, ProcessDefinition, ProcessInstance, TaskRecord, TimerRecord, User
+from ...models.org import Role
+from ...models.process import INSTANCE_STATUS_LABELS, InstanceStatus
+from ...models.task import TaskState
+from ...models.timer import TimerState
+from ...models.types import utcnow
+from ..calendar import checked_calendar, current_calendar, revision_columns
+from ..errors import Conflict
+from ..messaging import notify
+from ..people.access import is_candidate
+from ..security import audit
+from . import definitions, script_actions
+
+
+def load(instance: ProcessInstance) -> BpmnWorkflow:
+    """The instance's workflow with the current working-day calendar attached, on its version's spec.
+
+    The stored JSON is read here (the column is deferred everywhere else), always from the database: under the
+    instance's lock that is the committed state. A workflow this app context has just saved and committed at the
+    instance's current lock_version (remember()) is handed over instead of being read and deserialized again."""
+    handed = _handed_over().pop((instance.id, instance.lock_version), None)
+    if handed is not None:  # with a fresh script engine, as a load gives (the calendar may have changed since)
+        handed.script_engine = make_script_engine(current_calendar())
+        return handed
+    # one query: the JSON, and the version's digest and the calendar's marker when not yet read in this context
+    digest = definitions.known_digest(instance.definition_id)
+    calendar = checked_calendar()
+    columns = [ProcessInstance.workflow_json]
+    if digest is None:
+        columns.append(select(ProcessDefinition.sha256).where(ProcessDefinition.id == instance.definition_id)
+                       .scalar_subquery())
+    if calendar is None:
+        columns += revision_columns()
+    row = db.session.execute(select(*columns).where(ProcessInstance.id == instance.id)).one()
+    rest = list(row[1:])
+    if digest is None:
+        digest = rest.pop(0)
+    if calendar is None:
+        calendar = current_calendar(tuple(rest))
+    return load_workflow(row[0], calendar, spec=definitions.definition_spec(instance.definition_id, digest))
+
+
+def remember(instance_id: int, lock_version: int, workflow: BpmnWorkflow) -> None:
+    """Keep a workflow that was saved and committed at `lock_version` for the next load() of the instance in this
+    app context (e.g. the response view after a completion). Taken at most once: the next load owns it."""
+    cache = _handed_over()
+    if len(cache) >= 8:
+        cache.clear()
+    cache[(instance_id, lock_version)] = workflow
+
+
+def _handed_over() -> dict[tuple[int, int], BpmnWorkflow]:
+    if "workflows_handed_over" not in g:
+        g.workflows_handed_over = {}
+    return g.workflows_handed_over
+
+
+def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int | None, action: str,
+            step: str = "", task_id: int | None = None, opinion: str | None = None,
+            detail: dict[str, Any] | None = None) -> bool:
+    """Save the workflow on the instance and bring tasks, timers and notifications in line. Callers commit.
+
+    Returns True when a timer was armed or moved (the scheduler should sync after the commit)."""
+    views = runtime.ready_user_tasks(workflow)
+    view_ids = {v.task_id: v for v in views}
+    existing = {r.engine_task_id: r for r in db.session.scalars(
+        select(TaskRecord).where(TaskRecord.instance_id == instance.id, TaskRecord.state == TaskState.ready))}
+    requests, actions = runtime.drain_requests(workflow)
+    recipients = [(req, _recipients(req, existing.values())) for req in requests]
+    # departments holding the open tasks a start_process() names, read before the tasks are brought up to date
+    open_departments = {a.data["for_open"]: sorted({r.department_code for r in existing.values()
+                                                    if r.element_id == a.data["for_open"] and r.department_code})
+                        for a in actions if a.action == "start_process" and a.data["for_open"]}
+    now = utcnow()
+    for engine_id, record in existing.items():
+        if engine_id not in view_ids:
+            record.state = TaskState.cancelled
+            record.completed_at = now
+        else:  # a migration or a calendar change may have changed the step's definition or deadline
+            _refresh(record, view_ids[engine_id])
+    new_records = []
+    for view in views:
+        if view.task_id not in existing:
+            record = TaskRecord(instance_id=instance.id, engine_task_id=view.task_id)
+            _refresh(record, view)
+            db.session.add(record)
+            new_records.append(record)
+    schedule_changed = _project_timers(instance, workflow, now)
+    # set the instance's columns after the queries above, so the commit writes it once (one lock_version step)
+    # stored without the spec when the workflow runs on its version's shared spec (always, except rows written
+    # with an embedded spec that differs from the version's, which keep theirs)
+    instance.workflow_json = dump_workflow(
+        workflow, with_spec=workflow.spec is not definitions.definition_spec(instance.definition_id)[0])
+    instance.serializer_version = SERIALIZER_VERSION
+    ended = runtime.end_event(workflow)
+    if ended is not None:
+        instance.status = InstanceStatus.completed
+        instance.outcome, instance.current_step = ended
+        instance.completed_at = now
+    else:
+        instance.current_step = "、".join(dict.fromkeys(v.title for v in views))[:300]
+    audit.record(action, user_id=actor_id, instance_id=instance.id, task_id=task_id, step=step, opinion=opinion,
+                 detail=detail)
+    db.session.flush()  # ids for the new tasks
+    holders = _new_task_holders(new_records)
+    for record in new_records:
+        message = f"新待办：{record.title}（#{instance.id} {instance.title}）"
+        notify.add(holders[record.id], "new_task", message, instance_id=instance.id, task_id=record.id)
+    for req, users in recipients:
+        notify.add(users, req.event, f"{req.message}（#{instance.id} {instance.title}）", instance_id=instance.id)
+        audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
+                     detail={"recipients": sorted(u.username for u in users)})
+    for action in actions:
+        script_actions.perform(instance, action.action, action.data, open_departments)
+    if ended is not None:
+        audit.record("end", instance_id=instance.id, step=ended[1], detail={"end_event": ended[0]})
+        notify.add([u for u in (instance.initiator,) if u], "end",
+                   f"申请已办结：{ended[1]}（#{instance.id} {instance.title}）", instance_id=instance.id)
+    return schedule_changed
+
+
+def record_failure(instance: ProcessInstance, workflow: BpmnWorkflow, error: runtime.EngineError, *,
+                   actor_id: int | None, action: str, step: str = "", task_id: int | None = None,
+                   opinion: str | None = None, detail: dict[str, Any] | None = None) -> None:
+    """Save what was done up to a failing step (nothing the user submitted is lost) and put the instance into the
+    error state for an administrator. Callers commit."""
+    persist(instance, workflow, actor_id=actor_id, action=action, step=step, task_id=task_id, opinion=opinion,
+            detail=detail)
+    instance.status = InstanceStatus.error
+    instance.error_element = error.element_id
+    instance.error_message = error.reason[:2000]
+    audit.record("error", instance_id=instance.id, step=f"{error.element_id}: {error.reason}"[:200],
+                 detail={"element": error.element_id, "reason": error.reason})
+    message = f"流程出错：{error.element_id}：{error.reason}（#{instance.id} {instance.title}）"
+    notify.add(notify.users_for(None, [Role.admin.value]), "error", message, instance_id=instance.id)
+
+
+def require_running(instance: ProcessInstance) -> None:
+    """Tasks and timers act only on running instances."""
+    if instance.status != InstanceStatus.running:
+        label = INSTANCE_STATUS_LABELS.get(instance.status, instance.status)
+        raise Conflict(f"该申请当前状态为「{label}」，不能办理")
+
+
+def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:
+    """Copy what the engine says about a ready step onto its task row (only the columns that changed)."""
+    values = {"element_id": view.element_id, "title": view.title, "lane": view.lane, "form_key": view.form_key,
+              "candidate_role": view.candidate_roles[0] if view.candidate_roles else "",
+              "candidate_roles": list(view.candidate_roles), "department_code": view.department,
+              # a deadline that has fired (e.g. a notifying timer) stays the task's deadline
+              "due_at": view.due_at if view.due_at is not None else record.due_at}
+    for key, value in values.items():
+        if getattr(record, key) != value:
+            setattr(record, key, value)
+
+
+def _new_task_holders(records: list[TaskRecord]) -> dict[int, list[User]]:
+    """notify.task_holders() of new (unclaimed) tasks, with one query for all of them (a step that opens the
+    provider reviews opens one task per department)."""
+    if len(records) < 2:
+        return {r.id: notify.task_holders(r) for r in records}
+    codes = {r.department_code for r in records}
+    query = select(User).where(User.active.is_(True)).options(joinedload(User.department))
+    if None not in codes:
+        query = query.join(User.department).where(Department.code.in_(codes))
+    users = list(db.session.scalars(query).unique())
+    return {r.id: [u for u in users if u.roles & set(r.candidate_roles or []) and is_candidate(u, r)]
+            for r in records}
+
+
+def _recipients(req: NotificationRequest, open_records) -> list[User]:
+    users: list[User] = []
+    if req.to_open:
+        for record in open_records:
+            if record.element_id == req.to_open:
+                users += notify.task_holders(record)
+    if req.to_department or req.to_role:
+        users += notify.users_for(req.to_department, [req.to_role] if req.to_role else _all_roles())
+    if req.cc:
+        users += notify.users_for(req.cc, ["nic_head", "nic_reviewer"] if req.cc == "nic" else _all_roles())
+    return users
+
+
+def _all_roles() -> list[str]:
+    return [r.value for r in Role]
+
+
+def _project_timers(instance: ProcessInstance, workflow: BpmnWorkflow, now) -> bool:
+    pending = {t.task_id: t for t in runtime.pending_timers(workflow)}
+    rows = {r.engine_task_id: r for r in db.session.scalars(
+        select(TimerRecord).where(TimerRecord.instance_id == instance.id))}
+    changed = False
+    for engine_id, row in rows.items():
+        timer = pending.get(engine_id)
+        if timer is None:
+            if row.state == TimerState.pending:
+                fired = row.due_at <= now
+                row.state = TimerState.fired if fired else TimerState.cancelled
+                row.fired_at = now if fired else None
+        elif row.state != TimerState.pending or row.due_at != timer.due_at:
+            row.state, row.due_at, row.fired_at = TimerState.pending, timer.due_at, None
+            changed = True
+    for engine_id, timer in pending.items():
+        if engine_id not in rows:
+            db.session.add(TimerRecord(instance_id=instance.id, engine_task_id=engine_id, element_id=timer.element_id,
+                                       title=timer.title, interrupting=timer.interrupting, due_at=timer.due_at))
+            changed = True
+    return changed
