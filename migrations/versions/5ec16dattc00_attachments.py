@@ -1,0 +1,24 @@
+"""attachments (slot reserved; fill in)
+
+Revision ID: 5ec16dattc00
+Revises: 5ec15csign00
+Create Date: 2026-11-25 14:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '5ec16dattc00'
+down_revision = '5ec15csign00'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass

@@ -1,0 +1,24 @@
+"""form definitions (slot reserved; fill in)
+
+Revision ID: 5ec18fform00
+Revises: 5ec17elist00
+Create Date: 2026-11-25 14:00:00
+
+"""
+from alembic import op
+import sqlalchemy as sa
+
+
+# revision identifiers, used by Alembic.
+revision = '5ec18fform00'
+down_revision = '5ec17elist00'
+branch_labels = None
+depends_on = None
+
+
+def upgrade():
+    pass
+
+
+def downgrade():
+    pass
