@@ -10,7 +10,7 @@ from ...services.people import org
 from ...services.workflow import approval_actions, tasks
 from ...services.workflow import requests as share_requests
 from ..errors import error_response
-from ..paging import flag, list_args
+from . import lists
 
 bp = Blueprint("api", __name__)
 csrf.exempt(bp)
@@ -54,7 +54,8 @@ def submit():
 
 @bp.get("/requests")
 def list_requests():
-    page = share_requests.list_requests(g.api_user_id, **list_args("status", "department"))
+    """?scope=mine (我发起的) | involved (applied, acted or copied); absent: every request the user may see."""
+    page = lists.requests_page(g.api_user_id)
     return jsonify({"requests": [_plain(r) for r in page.items], **page.meta()})
 
 
@@ -65,7 +66,8 @@ def get_request(instance_id: int):
 
 @bp.get("/tasks")
 def my_tasks():
-    page = tasks.inbox(g.api_user_id, **list_args(), overdue=flag("overdue"))
+    """?scope=todo (default, 我的待办) | done (我已办)."""
+    page = lists.tasks_page(g.api_user_id)
     return jsonify({"tasks": [_plain(t) for t in page.items], **page.meta()})
 
 
@@ -97,7 +99,7 @@ def cc(task_id: int):
 
 @bp.get("/cc")
 def cc_list():
-    page = approval_actions.cc_list(g.api_user_id, **list_args(), unread=flag("unread"))
+    page = lists.cc_page(g.api_user_id)
     return jsonify({"cc": [_plain(c) for c in page.items], **page.meta()})
 
 

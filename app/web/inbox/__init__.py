@@ -7,7 +7,6 @@ from flask_login import current_user, login_required
 from ...services.errors import Conflict, ValidationFailed
 from ...services.messaging import notify
 from ...services.workflow import approval_actions, task_forms, tasks
-from ..paging import flag, list_args
 from ..redirects import back
 
 bp = Blueprint("inbox", __name__)
@@ -16,9 +15,8 @@ bp = Blueprint("inbox", __name__)
 @bp.get("/inbox")
 @login_required
 def index():
-    args = list_args()
-    page = tasks.inbox(current_user.id, **args, overdue=flag("overdue"))
-    return render_template("inbox/index.html", tasks=page.items, page=page, batch={})
+    """我的待办, the first tab of the lists (lists.py)."""
+    return lists.render_tab("todo", batch={})
 
 
 @bp.post("/inbox/batch")
@@ -31,9 +29,8 @@ def batch():
                                                                 "opinion": request.form.get("opinion")})
     except ValidationFailed as exc:
         flash(exc.message, "error")
-        page = tasks.inbox(current_user.id)
         batch = {**exc.values, "chosen": set(chosen)}
-        return render_template("inbox/index.html", tasks=page.items, page=page, batch=batch), 422
+        return lists.render_tab("todo", lists.task_lists.todo(current_user.id), batch=batch), 422
     done = [r for r in results if r["ok"]]
     if done:
         flash(f"已批量办理 {len(done)} 项", "success")
@@ -140,9 +137,8 @@ def cc(task_id: int):
 @bp.get("/cc")
 @login_required
 def cc_list():
-    """抄送我的."""
-    page = approval_actions.cc_list(current_user.id, **list_args(), unread=flag("unread"))
-    return render_template("inbox/cc.html", items=page.items, page=page)
+    """抄送我的, the last tab of the lists (lists.py)."""
+    return lists.render_tab("cc")
 
 
 @bp.post("/cc/read")
@@ -150,3 +146,6 @@ def cc_list():
 def cc_read():
     approval_actions.mark_cc_read(current_user.id)
     return redirect(url_for("inbox.cc_list"))
+
+
+from . import lists  # noqa: E402  (its routes are on bp)
