@@ -157,6 +157,14 @@ def audit_verify_job() -> None:
         audit_chain.verify_and_store("scheduler")
 
 
+def analytics_refresh_job() -> None:
+    """Count the completed steps and flows taken of the instances changed since the last run (process analytics)."""
+    from ..services.oversight import analytics
+
+    with _app.app_context():
+        analytics.refresh()
+
+
 def ldap_sync_job() -> None:
     """Bring departments, users and heads in line with the directory (LDAP_SYNC_MINUTES); never raises."""
     from ..services.people.identity import ldap_sync
@@ -188,6 +196,8 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
                        replace_existing=True, next_run_time=datetime.now(UTC))
     _scheduler.add_job(audit_verify_job, "cron", hour=3, minute=17, timezone=CHINA_TZ, id="audit-verify",
                        replace_existing=True)
+    _scheduler.add_job(analytics_refresh_job, "interval", id="analytics-refresh", replace_existing=True,
+                       minutes=max(app.config.get("ANALYTICS_REFRESH_MINUTES", 10), 1))
     if app.config.get("LDAP_URL") and app.config.get("LDAP_SYNC_MINUTES"):
         _scheduler.add_job(ldap_sync_job, "interval", minutes=max(app.config["LDAP_SYNC_MINUTES"], 1),
                            id="ldap-sync", replace_existing=True)

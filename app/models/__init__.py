@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .actions import CarbonCopy
+from .analytics import AnalyticsFlow, AnalyticsRefresh, AnalyticsStep
 from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
@@ -14,6 +15,7 @@ from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
 from .timer import TimerRecord
 
-__all__ = ["ApiToken", "AuditLog", "CalendarYear", "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource",
-           "Department", "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role",
-           "SchedulerLease", "ShareClass", "TaskRecord", "TimerRecord", "User"]
+__all__ = ["AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "AuditLog", "CalendarYear", "CarbonCopy",
+           "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department", "Notification",
+           "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role", "SchedulerLease", "ShareClass",
+           "TaskRecord", "TimerRecord", "User"]
