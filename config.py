@@ -20,7 +20,11 @@ class Config:
     BPMN_DIR = BASE_DIR / "bpmn"
     FORMS_DIR = BASE_DIR / "forms"
     WTF_CSRF_TIME_LIMIT = None
-    MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    # One request (a form with all its files, or one API upload); above it 413 in Chinese, nothing saved. A file field's
+    # own "max_mb" (default 20) limits each file. Attachment content is kept outside the database, by SHA-256, in
+    # ATTACHMENT_DIR (default <instance>/attachments): back it up beside the database (README "Backup and restore").
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_MB", "25")) * 1024 * 1024
+    ATTACHMENT_DIR = os.environ.get("ATTACHMENT_DIR") or None
     JSON_AS_ASCII = False
     TESTING = False
     OFFICE_CLOSE = os.environ.get("OFFICE_CLOSE", "17:30")  # deadlines end at office close, Beijing time

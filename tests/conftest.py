@@ -24,6 +24,7 @@ _TMP = tempfile.mkdtemp(prefix="share-tests-")
 
 class _Config(TestingConfig):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{Path(_TMP) / 'test.db'}"
+    ATTACHMENT_DIR = str(Path(_TMP) / "attachments")  # never the real instance/attachments
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +43,7 @@ def app():
 
 RUNTIME_TABLES = ("carbon_copy", "notification_delivery", "notification", "audit_log", "timer", "task", "data_grant",
                   "process_instance", "api_token", "calendar_year")
+RUNTIME_TABLES = ("attachment", *RUNTIME_TABLES)  # attachments refer to tasks and instances
 
 
 def wipe(app, *extra_sql: str) -> None:

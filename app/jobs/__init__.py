@@ -165,6 +165,14 @@ def analytics_refresh_job() -> None:
         analytics.refresh()
 
 
+def attachment_cleanup_job() -> None:
+    """Delete API uploads never named in a submission within 24 hours, and content no attachment refers to (daily)."""
+    from ..services.workflow import attachments
+
+    with _app.app_context():
+        attachments.cleanup_unbound()
+
+
 def ldap_sync_job() -> None:
     """Bring departments, users and heads in line with the directory (LDAP_SYNC_MINUTES); never raises."""
     from ..services.people.identity import ldap_sync
@@ -195,6 +203,8 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
     _scheduler.add_job(sync_job, "interval", seconds=app.config.get("SCHEDULER_SYNC_SECONDS", 30), id="sync",
                        replace_existing=True, next_run_time=datetime.now(UTC))
     _scheduler.add_job(audit_verify_job, "cron", hour=3, minute=17, timezone=CHINA_TZ, id="audit-verify",
+                       replace_existing=True)
+    _scheduler.add_job(attachment_cleanup_job, "cron", hour=3, minute=41, timezone=CHINA_TZ, id="attachment-cleanup",
                        replace_existing=True)
     _scheduler.add_job(analytics_refresh_job, "interval", id="analytics-refresh", replace_existing=True,
                        minutes=max(app.config.get("ANALYTICS_REFRESH_MINUTES", 10), 1))

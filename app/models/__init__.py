@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from .actions import CarbonCopy
+from .attachment import Attachment
 from .analytics import AnalyticsFlow, AnalyticsRefresh, AnalyticsStep
 from .audit import AuditLog
 from .calendar import CalendarYear
@@ -15,7 +16,7 @@ from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
 from .timer import TimerRecord
 
-__all__ = ["AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "AuditLog", "CalendarYear", "CarbonCopy",
-           "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department", "Notification",
+__all__ = ["AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "Attachment", "AuditLog", "CalendarYear",
+           "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department", "Notification",
            "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role", "SchedulerLease", "ShareClass",
            "TaskRecord", "TimerRecord", "User"]

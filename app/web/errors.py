@@ -13,6 +13,13 @@ MESSAGES = {400: "请求有误", 401: "请先登录", 403: "您无权执行此�
             409: "操作冲突", 413: "上传内容过大", 422: "提交的数据有误", 500: "服务器内部错误，已记录"}
 
 
+def too_large_message() -> str:
+    """413 for a body over MAX_CONTENT_LENGTH (werkzeug refuses it before any view): how much may be sent."""
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    return (f"上传内容过大：一次提交（含全部附件）不能超过 {limit / 1024 / 1024:.0f} MB，"
+            "单个附件不能超过表单规定的大小（默认 20 MB）。本次提交未保存，请压缩或减少文件后重新选择文件提交")
+
+
 def _wants_json() -> bool:
     return request.path.startswith("/api/")
 
@@ -52,6 +59,8 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):
         code = exc.code or 500
         own = exc.description and exc.description != type(exc).description  # abort(400, "...") from our code
+        if code == 413 and not own:
+            return error_response(413, too_large_message())
         return error_response(code, exc.description if own else MESSAGES.get(code, exc.name))
 
     @app.errorhandler(Exception)

@@ -46,7 +46,9 @@ def sheet_from_view(view: dict[str, Any]) -> dict[str, Any]:
         "status_label": view["status_label"], "applicant_department": view["applicant_department"],
         "initiator": view["initiator"], "created_at": view["created_at"], "printed_at": utcnow(),
         "start_summary": view["start_summary"], "boxes": boxes,
-        "record": [_opinion(h) | {"action_label": h["action_label"], "summary": h["summary"]} for h in record],
+        "record": [_opinion(h) | {"action_label": h["action_label"], "summary": h["summary"],
+                                   "attachments": [a["name"] for a in h.get("attachments") or []]}  # names
+                   for h in record],
     }
     if share:
         form = task_forms.load_form(share_requests.APPLICATION_FORM)

@@ -19,7 +19,7 @@ from ..messaging import notify
 from ..people.access import get_user, is_candidate
 from ..resources.reference_data import NIC
 from ..security import audit
-from . import definitions, progress, script_actions, task_forms, timers
+from . import attachments, definitions, progress, script_actions, task_forms, timers
 
 SYSTEM_DEPARTMENT = NIC  # cases the system opens itself (e.g. a missed deadline) are opened in 网信中心's name
 
@@ -82,6 +82,7 @@ def _start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *
     if user is not None and not is_candidate(user, record):
         raise Forbidden(f"您的角色或部门不能发起「{parsed.name}」")
     clean = task_forms.validate(form, raw)
+    clean, attached = attachments.bind_values(form, clean, user.id if user else None)  # files stored now
     title, summary, additions = describe(clean) if describe else (f"{department.name}：{parsed.name}",
                                                                   task_forms.summary(form, clean), {})
     result = {**clean, **additions, "basis": form.get("basis", ""), "by": user.username if user else "system",
@@ -93,6 +94,7 @@ def _start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *
         raise ProcessDefinitionBroken(f"「{parsed.name}」的流程定义在「{exc.element_id}」出错：{exc.reason}。"
                                       "本次提交未保存，请联系管理员修正流程后重试") from exc
     instance = _new_instance(definition_id, title, user, department)
+    attachments.attach(attached, instance.id)
     record.instance_id = instance.id
     record.opinion = clean.get(form.get("opinion_field", ""), None) or None
     db.session.add(record)

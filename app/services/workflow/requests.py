@@ -27,7 +27,7 @@ from ..paging import Page, request_number
 from ..people.access import OVERSIGHT_ROLES, get_user, get_viewable_instance, is_candidate
 from ..security import audit
 from ..security.audit import ACTION_LABELS
-from . import processes, progress, task_forms
+from . import attachments, processes, progress, task_forms
 from .instance_lock import lock_instance
 
 SHARE_PROCESS_KEY = "share_request"
@@ -150,7 +150,8 @@ def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | Non
                         "definition_id": definition.id, "name": definition.name},
             "current_tasks": current, "returned": next((t["returned"] for t in current if t["returned"]), None),
             "can_urge": bool(open_tasks) and may_urge(user, instance), "refusals": refusals(data),
-            "history": history(instance.id), "elements": runtime.element_states(workflow)}
+            "history": (past := history(instance.id)), "attachments": attachments.listed(past),
+            "elements": runtime.element_states(workflow)}
 
 
 def _current_tasks(user: User, instance: ProcessInstance, open_tasks: list[TaskRecord],
@@ -269,7 +270,8 @@ def history(instance_id: int) -> list[dict[str, Any]]:
                     "step": row.step, "user": user.display_name if user else "系统",
                     "department": user.department.name if user else "", "opinion": row.opinion,
                     "summary": summary, "basis": result.get("basis", ""),
-                    "legal_basis": result.get("legal_basis", "") if result.get("decision") == "refuse" else ""})
+                    "legal_basis": result.get("legal_basis", "") if result.get("decision") == "refuse" else "",
+                    "attachments": attachments.in_result(result)})
     return out
 
 

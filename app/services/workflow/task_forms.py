@@ -14,9 +14,11 @@ from ...extensions import db
 from ...models import DataResource, Department, ShareClass
 from ..errors import NotFound, ValidationFailed
 from ..inputs import parse_id
+from . import attachments as attachment_values
+from .attachment_files import uploads as posted_files
 
 FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department", "resource",
-               "resource_field", "collected_items"}
+               "resource_field", "collected_items", "file"}
 NOT_SHARED_MESSAGE = "「{name}」属于不共享类数据资源，不能申请使用（《管理办法》第十七条第（三）项）"
 MAX_RESOURCES = 100  # resources in one application (also bounds the IN list of the lookup)
 MAX_COLLECTED = 200  # data items a project lists as collected by itself (Art. 14, 19)
@@ -71,6 +73,8 @@ def parse_post(form: dict[str, Any], multi: dict[str, list[str]]) -> dict[str, A
         if f["type"] == "resources":
             raw[name] = [{"resource_id": rid, "fields": multi.get(f"fields_{rid}", [])}
                          for rid in _chosen_resources(name, multi)]
+        elif f["type"] == "file":  # the files posted for it (the route merges request.files in)
+            raw[name] = posted_files(f, multi.get(name, []))
         elif f["type"] == "checkbox":
             raw[name] = any(v not in ("", "0", "false") for v in multi.get(name, []))
         else:
@@ -93,10 +97,14 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     """Clean values by the form definition; raise ValidationFailed(errors, values) keeping what was typed."""
     errors: dict[str, str] = {}
     clean: dict[str, Any] = {}
+    too_large: set[str] = set()
     for f in form["fields"]:
         name, ftype = f["name"], f["type"]
         value = raw.get(name)
         required = f.get("required", False) or _required_if(f, raw)
+        if ftype == "file":  # checked here, stored only when the whole form is valid (attachments.bind_values)
+            clean[name] = attachment_values.validate_field(value, errors, f, required, too_large)
+            continue
         if ftype == "resources":
             clean[name] = _validate_resources(value, errors, name, required)
             continue
@@ -139,7 +147,10 @@ def validate(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
             errors[name] = f.get("pattern_message", f"「{f['label']}」格式不正确")
         clean[name] = text
     if errors:
-        raise ValidationFailed(errors, values=_echo(form, raw))
+        failure = ValidationFailed(errors, values=_echo(form, raw))
+        if too_large:
+            failure.status = 413  # a file over the field's max_mb
+        raise failure
     return clean
 
 
@@ -315,6 +326,9 @@ def _echo(form: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for f in form["fields"]:
         value = raw.get(f["name"])
+        if f["type"] == "file":  # browsers cannot keep a file input: the names, to say 请重新选择文件
+            values[f["name"]] = attachment_values.echo(value)
+            continue
         if f["type"] == "resources":
             chosen = value if isinstance(value, list) else []
             values[f["name"]] = {_scalar(i.get("resource_id")): [_scalar(x) for x in _list(i.get("fields"))]
@@ -368,6 +382,10 @@ def describe_values(form: dict[str, Any], result: dict[str, Any]) -> list[tuple[
             value = f"{value['name']}（{value['owner_department_name']}）"
         elif f["type"] == "resource_field":
             value = f"{value['label']}（{value['name']}，应符合 {value['standard']}）"
+        elif f["type"] == "file":
+            value = attachment_values.describe(value)
+            if not value:
+                continue
         elif f["type"] == "collected_items":
             value = describe_collected(value)
             if not value:

@@ -21,7 +21,7 @@ from ..oversight.supervision import open_task_order
 from ..paging import Page, request_number
 from ..people.access import candidate_filter, get_user, require_candidate
 from ..security import audit
-from . import instance_lock, progress, task_forms, timers
+from . import attachments, instance_lock, progress, task_forms, timers
 from .requests import catalogue, holder_view, request_view, task_holder
 
 
@@ -173,7 +173,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             raise Conflict(f"该任务已由{current.claimed_by.display_name}签收，不能办理")
         progress.require_running(instance)
         workflow = progress.load(instance)
-        submitted = result
+        submitted, attached = attachments.bind_values(form, result, user.id, instance_id=instance.id)
         failure: runtime.EngineError | None = None
         try:
             if withdrawing:
@@ -191,6 +191,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             opinion=opinion), execution_options={"synchronize_session": False})
         if done.rowcount != 1:  # changed by a path that does not take the instance's lock
             raise _already_done(db.session.get(TaskRecord, task_id, populate_existing=True))
+        attachments.attach(attached, instance.id, task_id)
         step = {"actor_id": user.id, "action": "complete", "step": current.title, "task_id": task_id,
                 "opinion": opinion, "detail": {"summary": summary, "result": submitted}}
         saved.clear()

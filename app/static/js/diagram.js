@@ -32,9 +32,6 @@
         });
       });
       el.dataset.rendered = 'true';
-      // other scripts (analytics.js) draw on the rendered diagram
-      el.bpmnViewer = viewer;
-      el.dispatchEvent(new CustomEvent('diagram-rendered', { detail: { viewer } }));
     })
     .catch((err) => {
       el.dataset.rendered = 'error';

@@ -127,3 +127,5 @@ def _plain(value):
         return value.isoformat()
     return value
 
+
+from . import attachments as _attachments  # noqa: E402,F401  (its routes are on bp)

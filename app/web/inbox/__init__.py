@@ -8,6 +8,7 @@ from ...services.errors import Conflict, ValidationFailed
 from ...services.messaging import notify
 from ...services.workflow import approval_actions, task_forms, tasks
 from ..redirects import back
+from ..uploads import posted
 
 bp = Blueprint("inbox", __name__)
 
@@ -67,10 +68,10 @@ def task(task_id: int):
         withdraw = request.form.get("_action") == "withdraw"
         try:
             instance_id = tasks.complete_task(task_id, current_user.id,
-                                              task_forms.parse_post(page["form"], request.form.to_dict(flat=False)),
+                                              task_forms.parse_post(page["form"], posted()),
                                               withdraw=withdraw)
         except ValidationFailed as exc:
-            page["prefill"], errors, status = exc.values, exc.errors, 422
+            page["prefill"], errors, status = exc.values, exc.errors, exc.status  # 413: a file too large
             flash(exc.message, "error")
         except Conflict as exc:
             flash(exc.message, "error")

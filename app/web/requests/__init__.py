@@ -13,6 +13,7 @@ from ...services.workflow.approval_sheet import approval_sheet
 from ..downloads import attachment
 from ..paging import list_args
 from ..pdf import PdfUnavailable, html_to_pdf
+from ..uploads import posted
 
 bp = Blueprint("requests", __name__)
 
@@ -45,9 +46,9 @@ def new():
     if request.method == "POST":
         try:
             instance_id = share_requests.submit_share_request(
-                current_user.id, task_forms.parse_post(form, request.form.to_dict(flat=False)))
+                current_user.id, task_forms.parse_post(form, posted()))
         except ValidationFailed as exc:
-            values, errors, status = exc.values, exc.errors, 422
+            values, errors, status = exc.values, exc.errors, exc.status  # 413: a file over its max_mb
             flash(exc.message, "error")
         else:
             flash("申请已提交，等待部门负责人签署承诺", "success")
@@ -71,10 +72,10 @@ def start(process_key: str):
     if request.method == "POST":
         try:
             instance_id = processes.start_process(
-                process_key, current_user.id, task_forms.parse_post(page["form"], request.form.to_dict(flat=False)),
+                process_key, current_user.id, task_forms.parse_post(page["form"], posted()),
                 startable_only=True)
         except ValidationFailed as exc:
-            values, errors, status = exc.values, exc.errors, 422
+            values, errors, status = exc.values, exc.errors, exc.status  # 413: a file over its max_mb
             flash(exc.message, "error")
         else:
             flash(f"「{page['name']}」已提交", "success")
@@ -184,3 +185,6 @@ def retire_resource(resource_id: int):
     except ValidationFailed as exc:
         flash(exc.errors.get("reason", exc.message), "error")
     return redirect(url_for("requests.edit_resource", resource_id=resource_id))
+
+
+from . import attachments as _attachments  # noqa: E402,F401  (its routes are on bp)
