@@ -41,8 +41,8 @@ def app():
     yield app
 
 
-RUNTIME_TABLES = ("carbon_copy", "notification_delivery", "notification", "audit_log", "timer", "task", "data_grant",
-                  "process_instance", "api_token", "calendar_year")
+RUNTIME_TABLES = ("added_signer", "carbon_copy", "notification_delivery", "notification", "audit_log", "timer", "task",
+                  "data_grant", "process_instance", "api_token", "calendar_year")
 RUNTIME_TABLES = ("attachment", *RUNTIME_TABLES)  # attachments refer to tasks and instances
 
 

@@ -7,6 +7,7 @@ from .analytics import AnalyticsFlow, AnalyticsRefresh, AnalyticsStep
 from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
+from .countersign import AddedSigner
 from .grant import DataGrant
 from .identity import CasTicket
 from .notification import Notification, NotificationDelivery
@@ -16,7 +17,7 @@ from .process import ProcessDefinition, ProcessInstance
 from .task import TaskRecord
 from .timer import TimerRecord
 
-__all__ = ["AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "Attachment", "AuditLog", "CalendarYear",
-           "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department", "Notification",
-           "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role", "SchedulerLease", "ShareClass",
-           "TaskRecord", "TimerRecord", "User"]
+__all__ = ["AddedSigner", "AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "Attachment", "AuditLog",
+           "CalendarYear", "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department",
+           "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role", "SchedulerLease",
+           "ShareClass", "TaskRecord", "TimerRecord", "User"]

@@ -19,7 +19,8 @@ from . import channels
 EVENT_LABELS = {"new_task": "新待办", "reminder": "催办提醒", "overdue": "逾期", "urge": "催办", "end": "办结",
                 "renewal": "授权续期", "error": "流程出错", "order": "责令整改", "referral": "移送",
                 "quality": "质量反馈", "overruled": "不予提供意见未被采纳",
-                "transfer": "转办", "cc": "抄送"}
+                "transfer": "转办", "cc": "抄送",
+                "add_signer": "加签", "sign_answer": "加签答复", "sign_cancel": "加签撤销"}
 
 
 def users_for(department_code: str | None, roles: list[str] | tuple[str, ...]) -> list[User]:

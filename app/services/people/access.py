@@ -7,7 +7,8 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.orm import joinedload
 
 from ...extensions import db
-from ...models import CarbonCopy, ProcessInstance, TaskRecord, User
+from ...models import AddedSigner, CarbonCopy, ProcessInstance, TaskRecord, User
+from ...models.countersign import VISIBLE_SIGN_STATUSES
 from ...models.org import Role
 from ..errors import Forbidden, NotFound
 
@@ -74,7 +75,9 @@ def can_view(user: User, instance: ProcessInstance) -> bool:
     involved = select(TaskRecord.id).where(TaskRecord.instance_id == instance.id).where(
         or_(TaskRecord.completed_by_id == user.id, TaskRecord.department_code == user.department.code))
     copied = select(CarbonCopy.id).where(CarbonCopy.instance_id == instance.id, CarbonCopy.to_user_id == user.id)
-    return bool(db.session.scalar(select(or_(exists(involved), exists(copied)))))  # 抄送 lets the recipient see it
+    signing = select(AddedSigner.id).where(AddedSigner.instance_id == instance.id, AddedSigner.signer_id == user.id,
+                                          AddedSigner.status.in_(VISIBLE_SIGN_STATUSES))  # 加签
+    return bool(db.session.scalar(select(or_(exists(involved), exists(copied), exists(signing)))))  # 抄送, 加签
 
 
 def get_viewable_instance(instance_id: int, user: User) -> ProcessInstance:

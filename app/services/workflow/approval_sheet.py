@@ -35,7 +35,7 @@ def sheet_from_view(view: dict[str, Any]) -> dict[str, Any]:
     record = [h for h in view["history"] if not h["action"].startswith("notify_")]
     boxes: dict[str, list[dict[str, Any]]] = {key: [] for _, key in SECTIONS}
     for h in record:
-        if h["action"] != "complete":
+        if h["action"] not in ("complete", "sign_answer"):  # 加签: the signer's opinion in the same box
             continue
         key = next((k for prefix, k in SECTIONS if (h["step"] or "").startswith(prefix)), None)
         if key is not None:

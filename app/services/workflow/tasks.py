@@ -145,7 +145,8 @@ def release(task_id: int, user_id: int) -> None:
     db.session.commit()
 
 
-def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: bool = False) -> int:
+def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: bool = False,
+                  cosign: countersign.Cosign | None = None) -> int:
     """Validate the form and complete the task once; a second or concurrent completion raises Conflict.
 
     The form is checked first; then, holding the instance's lock, the task's state is read again (someone may
@@ -172,6 +173,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         if current.claimed_by_id not in (None, user.id):
             raise Conflict(f"该任务已由{current.claimed_by.display_name}签收，不能办理")
         progress.require_running(instance)
+        cosigned = countersign.completion_check(current, user, summary, cosign)  # 加签 holds the task
         workflow = progress.load(instance)
         submitted, attached = attachments.bind_values(form, result, user.id, instance_id=instance.id)
         failure: runtime.EngineError | None = None
@@ -193,7 +195,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             raise _already_done(db.session.get(TaskRecord, task_id, populate_existing=True))
         attachments.attach(attached, instance.id, task_id)
         step = {"actor_id": user.id, "action": "complete", "step": current.title, "task_id": task_id,
-                "opinion": opinion, "detail": {"summary": summary, "result": submitted}}
+                "opinion": opinion, "detail": {"summary": summary, "result": submitted, **cosigned}}
         saved.clear()
         if failure is None:
             rescheduled = progress.persist(instance, workflow, **step)
@@ -290,3 +292,6 @@ def _complete_one(task_id: int, user_id: int, decision: str, opinion: str) -> in
         raise ValidationFailed({"task_id": NOT_BATCHABLE}, message=NOT_BATCHABLE)
     decision_field, opinion_field = fields
     return complete_task(task_id, user_id, {decision_field: decision, opinion_field: opinion})
+
+
+from . import countersign  # noqa: E402  (加签: its completion hook; it imports this module)

@@ -129,3 +129,6 @@ def _plain(value):
 
 
 from . import attachments as _attachments  # noqa: E402,F401  (its routes are on bp)
+
+
+from . import countersign as _countersign  # noqa: E402,F401  (its routes are on bp)

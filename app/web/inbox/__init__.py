@@ -6,7 +6,7 @@ from flask_login import current_user, login_required
 
 from ...services.errors import Conflict, ValidationFailed
 from ...services.messaging import notify
-from ...services.workflow import approval_actions, task_forms, tasks
+from ...services.workflow import approval_actions, countersign, task_forms, tasks
 from ..redirects import back
 from ..uploads import posted
 
@@ -80,7 +80,8 @@ def task(task_id: int):
             flash(f"「{page['task']['title']}」已办理", "success")
             return redirect(url_for("requests.show", instance_id=instance_id))
     actions = {"transfer_to": approval_actions.transfer_choices(task_id, current_user.id),
-               "cc_to": approval_actions.cc_choices(current_user.id)}
+               "cc_to": approval_actions.cc_choices(current_user.id),
+               "signatures": countersign.task_signatures(task_id, current_user.id)}  # 加签
     return render_template("inbox/task.html", page=page, errors=errors, catalogue=page["catalogue"],
                            actions=actions), status
 
@@ -150,3 +151,4 @@ def cc_read():
 
 
 from . import lists  # noqa: E402  (its routes are on bp)
+from . import signatures as _signatures  # noqa: E402,F401  (加签: its routes are on bp)
