@@ -58,7 +58,12 @@ def wipe(app, *extra_sql: str) -> None:
             conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER USER"))
         conn.execute(text("DELETE FROM audit_chain_check"))
         conn.execute(text(f"UPDATE audit_chain_head SET last_id = 0, last_hash = '{'0' * 64}'"))
+        conn.execute(text("DELETE FROM process_form_version WHERE definition_id IN "
+                          "(SELECT id FROM process_definition WHERE version > 1)"))
         conn.execute(text("DELETE FROM process_definition WHERE version > 1"))
+        shipped = ", ".join(f"'{p.stem}'" for p in Path(app.config["FORMS_DIR"]).glob("*.json"))
+        conn.execute(text(f"DELETE FROM form_definition WHERE version > 1 OR source = 'browser' "
+                          f"OR key NOT IN ({shipped})"))
         demo_codes = ", ".join(f"'{r[0]}'" for r in DEMO_RESOURCES)
         conn.execute(text(f"DELETE FROM data_resource WHERE code NOT IN ({demo_codes})"))
         resources = DataResource.__table__

@@ -8,6 +8,7 @@ from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
 from .countersign import AddedSigner
+from .forms import FormDefinition, ProcessFormVersion
 from .grant import DataGrant
 from .identity import CasTicket
 from .notification import Notification, NotificationDelivery
@@ -19,5 +20,5 @@ from .timer import TimerRecord
 
 __all__ = ["AddedSigner", "AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "Attachment", "AuditLog",
            "CalendarYear", "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department",
-           "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessInstance", "Role", "SchedulerLease",
-           "ShareClass", "TaskRecord", "TimerRecord", "User"]
+           "FormDefinition", "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessFormVersion",
+           "ProcessInstance", "Role", "SchedulerLease", "ShareClass", "TaskRecord", "TimerRecord", "User"]

@@ -1,4 +1,4 @@
-"""form definitions (slot reserved; fill in)
+"""form definitions: versioned task forms (form_definition) and the versions each process version uses
 
 Revision ID: 5ec18fform00
 Revises: 5ec17elist00
@@ -7,6 +7,8 @@ Create Date: 2026-11-25 14:00:00
 """
 from alembic import op
 import sqlalchemy as sa
+
+from app.models.types import UTCDateTime
 
 
 # revision identifiers, used by Alembic.
@@ -17,8 +19,34 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table(
+        "form_definition",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("key", sa.String(80), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("title", sa.String(200), nullable=False),
+        sa.Column("definition", sa.Text(), nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("source", sa.String(20), nullable=False),
+        sa.Column("created_by_id", sa.Integer(), sa.ForeignKey("user_account.id"), nullable=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.UniqueConstraint("key", "version"),
+    )
+    op.create_index("ix_form_definition_key", "form_definition", ["key"])
+    op.create_table(
+        "process_form_version",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("definition_id", sa.Integer(), sa.ForeignKey("process_definition.id", ondelete="CASCADE"),
+                  nullable=False),
+        sa.Column("form_key", sa.String(80), nullable=False),
+        sa.Column("form_version", sa.Integer(), nullable=False),
+        sa.UniqueConstraint("definition_id", "form_key"),
+    )
+    op.create_index("ix_process_form_version_definition_id", "process_form_version", ["definition_id"])
 
 
 def downgrade():
-    pass
+    op.drop_index("ix_process_form_version_definition_id", table_name="process_form_version")
+    op.drop_table("process_form_version")
+    op.drop_index("ix_form_definition_key", table_name="form_definition")
+    op.drop_table("form_definition")

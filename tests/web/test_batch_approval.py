@@ -2,7 +2,6 @@
 Each task is a normal completion (complete_task: lock, engine step, audit); one failing task leaves the others."""
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -229,11 +228,11 @@ def _ticked(page: str) -> set[int]:
             if " checked" in m.group(0)}
 
 
-def _write(directory, key: str, form: dict) -> None:
-    (directory / f"{key}.json").write_text(json.dumps({"key": key, "title": key, **form}), encoding="utf-8")
+def _write(directory: dict, key: str, form: dict) -> None:
+    directory[key] = {"key": key, "title": key, **form}
 
 
-def test_which_forms_are_batchable(app, tmp_path):
+def test_which_forms_are_batchable(app):
     with app.app_context():
         shipped = {key for key in task_forms.form_keys() if task_forms.batch_fields(key)}
         assert shipped == {"dept_head_commitment", "nic_review"}
@@ -244,25 +243,20 @@ def test_which_forms_are_batchable(app, tmp_path):
     opinion = {"name": "opinion", "label": "意见", "type": "textarea", "max_length": 1000,
                "required_if": {"decision": "return"}}
     plain = {"batchable": True, "opinion_field": "opinion"}
-    _write(tmp_path, "ok", {**plain, "fields": [decision, opinion]})
+    forms: dict[str, dict] = {}  # forms are stored versions now: the rule is checked on the definitions
+    _write(forms, "ok", {**plain, "fields": [decision, opinion]})
     free_opinion = {k: v for k, v in opinion.items() if k != "required_if"}
-    _write(tmp_path, "ok_free_opinion", {**plain, "fields": [decision, free_opinion]})
-    _write(tmp_path, "unmarked", {"opinion_field": "opinion", "fields": [decision, opinion]})
-    _write(tmp_path, "extra_field", {**plain, "fields": [decision, opinion, {**opinion, "name": "legal_basis"}]})
-    _write(tmp_path, "refuse", {**plain, "fields": [
+    _write(forms, "ok_free_opinion", {**plain, "fields": [decision, free_opinion]})
+    _write(forms, "unmarked", {"opinion_field": "opinion", "fields": [decision, opinion]})
+    _write(forms, "extra_field", {**plain, "fields": [decision, opinion, {**opinion, "name": "legal_basis"}]})
+    _write(forms, "refuse", {**plain, "fields": [
         {**decision, "options": [{"value": "approve", "label": "同意"}, {"value": "refuse", "label": "不予提供"}]},
         opinion]})
-    _write(tmp_path, "opinion_required", {**plain, "fields": [decision, {**opinion, "required": True}]})
-    _write(tmp_path, "opinion_min", {**plain, "fields": [decision, {**opinion, "min_length": 5}]})
-    _write(tmp_path, "other_opinion", {**plain, "opinion_field": "note", "fields": [decision, opinion]})
-    _write(tmp_path, "withdraw", {**plain, "allow_withdraw": True, "fields": [decision, opinion]})
-    _write(tmp_path, "marked_string", {**plain, "batchable": "true", "fields": [decision, opinion]})
-    before = app.config["FORMS_DIR"]
-    app.config["FORMS_DIR"] = str(tmp_path)
-    try:
-        with app.app_context():
-            got = {key: task_forms.batch_fields(key) for key in task_forms.form_keys()}
-    finally:
-        app.config["FORMS_DIR"] = before
+    _write(forms, "opinion_required", {**plain, "fields": [decision, {**opinion, "required": True}]})
+    _write(forms, "opinion_min", {**plain, "fields": [decision, {**opinion, "min_length": 5}]})
+    _write(forms, "other_opinion", {**plain, "opinion_field": "note", "fields": [decision, opinion]})
+    _write(forms, "withdraw", {**plain, "allow_withdraw": True, "fields": [decision, opinion]})
+    _write(forms, "marked_string", {**plain, "batchable": "true", "fields": [decision, opinion]})
+    got = {key: task_forms.batch_fields_of(form) for key, form in forms.items()}
     assert {k for k, v in got.items() if v} == {"ok", "ok_free_opinion"}
     assert tasks.BATCH_LIMIT == 50

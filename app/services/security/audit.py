@@ -22,6 +22,7 @@ ACTION_LABELS = {
     "department_created": "新建部门", "department_renamed": "部门更名", "org_sync": "组织机构同步",
     "cas_single_logout": "统一身份认证单点退出",
     "transfer": "转办", "cc": "抄送",
+    "form_create": "新建表单", "form_save": "保存表单新版本", "form_import": "导入表单",
     "add_signer": "加签", "sign_answer": "加签意见", "sign_cancel": "撤销加签",
 }
 

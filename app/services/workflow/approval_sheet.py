@@ -51,7 +51,7 @@ def sheet_from_view(view: dict[str, Any]) -> dict[str, Any]:
                    for h in record],
     }
     if share:
-        form = task_forms.load_form(share_requests.APPLICATION_FORM)
+        form = task_forms.load_form(share_requests.APPLICATION_FORM, view["process"]["definition_id"])
         texts = {f["name"]: f.get("text", "") for f in form["fields"]}
         sheet["application"] = _application(view, texts.get("commitment", ""))
         sheet["agreement"] = _agreement(texts.get("confidentiality", ""), view["applicant_department"])

@@ -17,6 +17,7 @@ from ...extensions import db
 from ...models import Department, ProcessDefinition, Role, User
 from ..errors import NotFound
 from ..security import audit
+from . import form_definitions
 from .task_forms import form_keys
 
 _parsed_cache: dict[str, ParsedProcess] = {}  # by sha256: ids are reused when a test database is recreated
@@ -37,12 +38,17 @@ def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None, *,
 
     With skip_if_deployed_before (the bpmn/ defaults), a diagram that was ever deployed is not deployed again, so
     an administrator's newer version made in the modeler is never silently replaced by the file.
+    A version records the latest version of each form its user tasks use (form_definitions.pin); an unchanged
+    diagram deployed again becomes a new version when one of its forms has a newer version since (so new requests
+    get the new form; running ones keep theirs).
     Raises engine.parser.BpmnInvalid with every problem found; nothing is stored then.
     """
     parsed = validate_xml(xml, source_file)
     digest = hashlib.sha256(xml).hexdigest()
     latest = _latest(parsed.process_id)
-    if latest is not None and latest.sha256 == digest:
+    used_forms = form_definitions.form_keys_of(parsed.spec, parsed.subprocess_specs)
+    if latest is not None and latest.sha256 == digest and (skip_if_deployed_before
+                                                           or not _newer_forms(latest.id, used_forms)):
         return DeployResult(latest.id, latest.process_key, latest.version, created=False)
     if skip_if_deployed_before:
         earlier = db.session.scalar(select(ProcessDefinition).where(
@@ -56,8 +62,9 @@ def deploy_xml(xml: bytes, source_file: str = "", user_id: int | None = None, *,
                                    deployed_by_id=user_id)
     db.session.add(definition)
     db.session.flush()
+    pins = form_definitions.pin(definition.id, used_forms)
     audit.record("deploy", user_id=user_id, detail={"process_key": parsed.process_id, "version": version,
-                                                     "source_file": source_file})
+                                                     "source_file": source_file, "forms": pins})
     db.session.commit()
     _remember(digest, parsed)
     return DeployResult(definition.id, definition.process_key, version, created=True)
@@ -70,8 +77,17 @@ def validate_xml(xml: bytes, source_file: str = "") -> ParsedProcess:
                       known_roles={r.value for r in Role}, known_departments=departments)
 
 
+def _newer_forms(definition_id: int, used_forms: set[str]) -> bool:
+    """Whether a form of a deployed version has a newer version than the one it pinned."""
+    pinned = form_definitions.pinned_versions(definition_id)
+    latest = form_definitions.latest_versions()
+    return any(k in pinned and k in latest and latest[k][0] > pinned[k][0] for k in used_forms)
+
+
 def deploy_directory(directory: Path | None = None) -> list[DeployResult]:
-    """Deploy every bpmn/*.bpmn file (the defaults); a file deployed before makes no new version."""
+    """Deploy every bpmn/*.bpmn file (the defaults); a file deployed before makes no new version. The forms/*.json
+    defaults are imported first (form_definitions.import_directory: never over a form saved in the designer)."""
+    form_definitions.import_directory()
     directory = directory or Path(current_app.config["BPMN_DIR"])
     return [deploy_xml(path.read_bytes(), path.name, skip_if_deployed_before=True)
             for path in sorted(directory.glob("*.bpmn"))]

@@ -38,10 +38,11 @@ def start_form(process_key: str, user_id: int) -> dict[str, Any]:
     """The form of the process's first user task, and whether the user may start the process here. Only start
     forms marked "startable" are offered (others are started by their own pages or by the system)."""
     user = get_user(user_id)
-    parsed = definitions.parsed_definition(definitions.latest_definition_id(process_key))
+    definition_id = definitions.latest_definition_id(process_key)
+    parsed = definitions.parsed_definition(definition_id)
     # read from the definition alone: showing a form runs no diagram code
     steps = runtime.first_user_tasks(parsed.spec)
-    form = task_forms.load_form(steps[0].form_key) if len(steps) == 1 else None
+    form = task_forms.load_form(steps[0].form_key, definition_id) if len(steps) == 1 else None
     if form is None or not form.get("startable"):
         raise NotFound(f"「{parsed.name}」不能在此发起")
     return {"process_key": process_key, "name": parsed.name, "form": form,
@@ -70,7 +71,7 @@ def _start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *
     department = user.department if user else _system_department()
     definition_id, parsed, workflow = _start(process_key, department, user, extra or {})
     first = _first_task(workflow)
-    form = task_forms.load_form(first.form_key)
+    form = task_forms.load_form(first.form_key, definition_id)
     if startable_only and not form.get("startable"):
         raise NotFound(f"「{parsed.name}」不能在此发起")
     now = utcnow()

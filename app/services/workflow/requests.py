@@ -134,7 +134,7 @@ def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | Non
     start = runtime.start_result(workflow)
     start_summary = []
     if start is not None:
-        start_summary = task_forms.describe_values(task_forms.load_form(start[0]), start[1])
+        start_summary = task_forms.describe_values(task_forms.load_form(start[0], instance.definition_id), start[1])
     definition = db.session.get(ProcessDefinition, instance.definition_id)
     open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
                                                              TaskRecord.state == TaskState.ready)

@@ -1,19 +1,17 @@
-"""Task forms as data (forms/<form_key>.json): loading, parsing a POST, validating server-side."""
+"""Task forms as data (stored versions, see form_definitions; defaults in forms/<form_key>.json): loading, parsing a
+POST, validating server-side."""
 from __future__ import annotations
 
-import json
 import re
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 
 from ...extensions import db
 from ...models import DataResource, Department, ShareClass
 from ..errors import NotFound, ValidationFailed
 from ..inputs import parse_id
+from . import form_definitions
 from . import attachments as attachment_values
 from .attachment_files import uploads as posted_files
 
@@ -25,17 +23,20 @@ MAX_COLLECTED = 200  # data items a project lists as collected by itself (Art. 1
 _TRUE = {"1", "true", "on", "yes"}
 
 
-def _forms_dir() -> Path:
-    return Path(current_app.config["FORMS_DIR"])
-
-
 def form_keys() -> set[str]:
-    return {p.stem for p in _forms_dir().glob("*.json")}
+    """Every stored form key (forms are data: form_definitions, issue 12)."""
+    return set(form_definitions.latest_versions())
 
 
-def load_form(form_key: str) -> dict[str, Any]:
-    """The form definition for a key (department fields become a select of the departments); NotFound if unknown."""
-    form = _load(str(_forms_dir()), form_key)
+def load_form(form_key: str, definition_id: int | None = None, *, instance_id: int | None = None) -> dict[str, Any]:
+    """The form definition for a key (department fields become a select of the departments); NotFound if unknown.
+    definition_id (or instance_id): the process version (instance) the task belongs to, whose pinned form version is
+    rendered (else the latest)."""
+    return prepare(_load(form_key, definition_id, instance_id=instance_id))
+
+
+def prepare(form: dict[str, Any]) -> dict[str, Any]:
+    """A definition as the templates render it: department, resource and resource_field fields get their options."""
     if not any(f["type"] in {"department", "resource", "resource_field"} for f in form["fields"]):
         return form
     departments = [{"value": code, "label": name} for code, name in
@@ -51,17 +52,18 @@ def load_form(form_key: str) -> dict[str, Any]:
     return {**form, "fields": fields}
 
 
-@cache
-def _load(directory: str, form_key: str) -> dict[str, Any]:
+def load_start_form(process_key: str, form_key: str) -> dict[str, Any]:
+    """A form as the latest version of a process pins it (what a request started now is validated against)."""
+    return load_form(form_key, form_definitions.latest_process_version(process_key))
+
+
+def _load(form_key: str, definition_id: int | None = None, *, instance_id: int | None = None) -> dict[str, Any]:
     if not re.fullmatch(r"[a-z0-9_]+", form_key or ""):
         raise NotFound(f"表单 {form_key!r} 不存在")
-    path = Path(directory) / f"{form_key}.json"
-    if not path.is_file():
-        raise NotFound(f"表单 {form_key} 不存在")
-    form = json.loads(path.read_text(encoding="utf-8"))
+    form = form_definitions.resolve(form_key, definition_id, instance_id=instance_id)
     for f in form["fields"]:
         if f["type"] not in FIELD_TYPES:
-            raise ValueError(f"{path}: field {f['name']} has unknown type {f['type']}")
+            raise ValueError(f"form {form_key}: field {f['name']} has unknown type {f['type']}")
     return form
 
 
@@ -413,16 +415,21 @@ def values_for_render(form: dict[str, Any], clean: dict[str, Any]) -> dict[str, 
 BATCH_DECISIONS = ("approve", "return")
 
 
-def batch_fields(form_key: str | None) -> tuple[str, str] | None:
+def batch_fields(form_key: str | None, definition_id: int | None = None, *,
+                 instance_id: int | None = None) -> tuple[str, str] | None:
     """(decision field, opinion field) when a step with this form may be decided in a batch (批量审批); else None.
-
-    A form qualifies only when it says `"batchable": true` and its fields are exactly a required radio whose options
-    are approve and return, then an optional textarea (its opinion_field) that at most a return requires: one decision
-    and one opinion then fill the whole form of every task in the batch. Reads the JSON only (no database query)."""
+    definition_id / instance_id: the task's process version (its pinned form version); see batch_fields_of."""
     try:
-        form = _load(str(_forms_dir()), form_key or "")
+        form = _load(form_key or "", definition_id, instance_id=instance_id)
     except NotFound:
         return None
+    return batch_fields_of(form)
+
+
+def batch_fields_of(form: dict[str, Any]) -> tuple[str, str] | None:
+    """A form qualifies only when it says `"batchable": true` and its fields are exactly a required radio whose options
+    are approve and return, then an optional textarea (its opinion_field) that at most a return requires: one decision
+    and one opinion then fill the whole form of every task in the batch. Reads the definition only."""
     if form.get("batchable") is not True or form.get("allow_withdraw") or form.get("startable"):
         return None
     if len(form["fields"]) != 2:

@@ -91,7 +91,7 @@ def _actionable(task_id: int, user_id: int) -> tuple[User, TaskRecord]:
 def task_page(task_id: int, user_id: int) -> dict[str, Any]:
     """The task, its form definition, prefill values and the request it belongs to."""
     user, record = _actionable(task_id, user_id)
-    form = task_forms.load_form(record.form_key)
+    form = task_forms.load_form(record.form_key, instance_id=record.instance_id)
     workflow = progress.load(record.instance)  # loaded once for the view and the form
     view = request_view(record.instance_id, user_id, workflow=workflow)
     try:
@@ -153,7 +153,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
     have completed it while we waited), the workflow is loaded, run, saved and projected. Returns the instance id.
     """
     user, record = _actionable(task_id, user_id)
-    form = task_forms.load_form(record.form_key)
+    form = task_forms.load_form(record.form_key, instance_id=record.instance_id)
     withdrawing = withdraw and bool(form.get("allow_withdraw"))
     result: dict[str, Any] = {}
     summary, opinion = "撤回申请", None
@@ -287,7 +287,7 @@ def _complete_one(task_id: int, user_id: int, decision: str, opinion: str) -> in
     user = get_user(user_id)
     record = _record(task_id)
     require_candidate(user, record)
-    fields = task_forms.batch_fields(record.form_key)
+    fields = task_forms.batch_fields(record.form_key, instance_id=record.instance_id)
     if fields is None:
         raise ValidationFailed({"task_id": NOT_BATCHABLE}, message=NOT_BATCHABLE)
     decision_field, opinion_field = fields

@@ -41,7 +41,7 @@ def index():
 @bp.route("/requests/new", methods=["GET", "POST"])
 @login_required
 def new():
-    form = task_forms.load_form(share_requests.APPLICATION_FORM)
+    form = task_forms.load_start_form("share_request", share_requests.APPLICATION_FORM)
     values, errors, status = {}, {}, 200
     if request.method == "POST":
         try:
