@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -21,7 +21,10 @@ class TaskState:
 class TaskRecord(db.Model):
     __tablename__ = "task"
     __table_args__ = (
-        UniqueConstraint("instance_id", "engine_task_id"),
+        # a reset (退回/撤回/收回, migration 5ec14brtrn00) reopens a step under its engine id: unique while open only
+        Index("uq_task_open_engine_task", "instance_id", "engine_task_id", unique=True,
+              postgresql_where=text("state = 'ready'"), sqlite_where=text("state = 'ready'")),
+        Index("ix_task_instance_engine_task", "instance_id", "engine_task_id"),
         Index("ix_task_inbox", "state", "candidate_role", "department_code"),
         Index("ix_task_due", "state", "due_at"),
         # read paths (migration 5ec0c3perf00): the open tasks in inbox order, and who was involved in a request

@@ -17,6 +17,7 @@ from ..people.access import get_user, is_candidate
 from . import channels
 
 EVENT_LABELS = {"new_task": "新待办", "reminder": "催办提醒", "overdue": "逾期", "urge": "催办", "end": "办结",
+                "returned": "退回", "task_cancelled": "待办撤销",
                 "renewal": "授权续期", "error": "流程出错", "order": "责令整改", "referral": "移送",
                 "quality": "质量反馈", "overruled": "不予提供意见未被采纳",
                 "transfer": "转办", "cc": "抄送",

@@ -8,6 +8,7 @@ from ...models.types import utcnow
 from . import audit_chain
 
 ACTION_LABELS = {
+    "return_to": "退回", "withdraw": "撤回申请", "recall": "收回",
     "submit": "提交申请", "complete": "办理", "claim": "签收", "release": "退回任务池", "deploy": "部署流程",
     "end": "流程结束", "login": "登录", "token": "生成 API 令牌", "urge": "催办", "timer": "定时器触发",
     "notify_reminder": "系统催办提醒", "notify_overdue": "逾期通知", "deadline_moved": "期限重新计算",

@@ -72,9 +72,11 @@ def _handed_over() -> dict[tuple[int, int], BpmnWorkflow]:
 
 def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int | None, action: str,
             step: str = "", task_id: int | None = None, opinion: str | None = None,
-            detail: dict[str, Any] | None = None) -> bool:
+            detail: dict[str, Any] | None = None, claim_for: dict[str, User] | None = None) -> bool:
     """Save the workflow on the instance and bring tasks, timers and notifications in line. Callers commit.
 
+    claim_for: engine task id -> the user a new task is claimed for (a 退回/收回 reopens a step for whoever did it
+    before); the caller tells them, so no 新待办 goes out for those tasks.
     Returns True when a timer was armed or moved (the scheduler should sync after the commit)."""
     views = runtime.ready_user_tasks(workflow)
     view_ids = {v.task_id: v for v in views}
@@ -98,6 +100,8 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         if view.task_id not in existing:
             record = TaskRecord(instance_id=instance.id, engine_task_id=view.task_id)
             _refresh(record, view)
+            if claim_for and view.task_id in claim_for:
+                record.claimed_by = claim_for[view.task_id]
             db.session.add(record)
             new_records.append(record)
     schedule_changed = _project_timers(instance, workflow, now)
@@ -119,6 +123,8 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
     db.session.flush()  # ids for the new tasks
     holders = _new_task_holders(new_records)
     for record in new_records:
+        if claim_for and record.engine_task_id in claim_for:
+            continue
         message = f"新待办：{record.title}（#{instance.id} {instance.title}）"
         notify.add(holders[record.id], "new_task", message, instance_id=instance.id, task_id=record.id)
     for req, users in recipients:

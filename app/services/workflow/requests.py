@@ -29,6 +29,7 @@ from ..security import audit
 from ..security.audit import ACTION_LABELS
 from . import attachments, processes, progress, task_forms
 from .instance_lock import lock_instance
+from .rollback import returned_by_reset, view_actions
 
 SHARE_PROCESS_KEY = "share_request"
 APPLICATION_FORM = "share_application"
@@ -150,6 +151,7 @@ def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | Non
                         "definition_id": definition.id, "name": definition.name},
             "current_tasks": current, "returned": next((t["returned"] for t in current if t["returned"]), None),
             "can_urge": bool(open_tasks) and may_urge(user, instance), "refusals": refusals(data),
+            **view_actions(user, instance, workflow, open_tasks),  # can_withdraw, recall
             "history": (past := history(instance.id)), "attachments": attachments.listed(past),
             "elements": runtime.element_states(workflow)}
 
@@ -157,7 +159,7 @@ def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | Non
 def _current_tasks(user: User, instance: ProcessInstance, open_tasks: list[TaskRecord],
                    calendar: WorkingCalendar | None, workflow: BpmnWorkflow) -> list[dict[str, Any]]:
     """The open tasks in words, with whether this user may act on each (办理) and whether a step sent it back."""
-    returned = _returned(instance.id, open_tasks, workflow)
+    returned = {**_returned(instance.id, open_tasks, workflow), **returned_by_reset(instance.id, open_tasks)}
     running = instance.status == InstanceStatus.running
     return [{**task_holder(t, calendar), "returned": returned.get(t.id),
              "can_act": running and is_candidate(user, t) and t.claimed_by_id in (None, user.id)}

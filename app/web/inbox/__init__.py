@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from ...services.errors import Conflict, ValidationFailed
 from ...services.messaging import notify
 from ...services.workflow import approval_actions, countersign, task_forms, tasks
+from ...services.workflow import rollback as rollback_actions
 from ..redirects import back
 from ..uploads import posted
 
@@ -82,6 +83,7 @@ def task(task_id: int):
     actions = {"transfer_to": approval_actions.transfer_choices(task_id, current_user.id),
                "cc_to": approval_actions.cc_choices(current_user.id),
                "signatures": countersign.task_signatures(task_id, current_user.id)}  # 加签
+    actions["return_to"] = rollback_actions.return_choices(task_id, current_user.id)  # 退回
     return render_template("inbox/task.html", page=page, errors=errors, catalogue=page["catalogue"],
                            actions=actions), status
 
@@ -151,4 +153,5 @@ def cc_read():
 
 
 from . import lists  # noqa: E402  (its routes are on bp)
+from . import rollback as _rollback  # noqa: E402,F401  (退回/撤回/收回: its routes are on bp)
 from . import signatures as _signatures  # noqa: E402,F401  (加签: its routes are on bp)

@@ -1,0 +1,358 @@
+"""退回 (send a task back to an earlier step), 撤回 (the applicant withdraws) and 收回 (an approver takes back a
+decision nobody has acted on yet), each under the instance's lock.
+
+The engine goes back with SpiffWorkflow's own reset_from_task_id (app/engine/rollback.py); progress.persist then
+brings the projection in line: the open tasks the reset dropped become cancelled, timers of the dropped path are
+cancelled and those of the new ready task armed. The step gone back to is claimed for whoever completed it before,
+who is told why. Every action is an audit row with who, when and why (the history shows it)."""
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from sqlalchemy import func, select
+
+from ...engine import rollback as engine
+from ...engine import runtime
+from ...extensions import db
+from ...models import AuditLog, ProcessInstance, TaskRecord, User
+from ...models.process import InstanceStatus
+from ...models.task import TaskState
+from ...models.types import CHINA_TZ, utcnow
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
+from ..messaging import notify
+from ..people.access import get_user, get_viewable_instance, is_candidate
+from . import instance_lock, progress, timers
+
+MAX_REASON = 500
+RETURN_ACTION, WITHDRAW_ACTION, RECALL_ACTION = "return_to", "withdraw", "recall"
+
+
+# --- input --------------------------------------------------------------------------------------------------------
+
+def _reason(raw: Any, label: str) -> str:
+    if raw is None:
+        raw = ""
+    if not isinstance(raw, str):
+        raise _invalid("reason", f"{label}应为文字")
+    text = raw.strip()
+    if not text:
+        raise _invalid("reason", f"请填写{label}")
+    if len(text) > MAX_REASON:
+        raise _invalid("reason", f"{label}不能超过 {MAX_REASON} 个字")
+    return text
+
+
+def _invalid(name: str, message: str) -> ValidationFailed:
+    return ValidationFailed({name: message}, message=message)
+
+
+def _record(task_id: int, *, fresh: bool = False) -> TaskRecord:
+    record = db.session.get(TaskRecord, task_id, populate_existing=fresh)
+    if record is None:
+        raise NotFound("任务不存在")
+    return record
+
+
+def _when(record: TaskRecord) -> str:
+    return record.completed_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M") if record.completed_at else ""
+
+
+def _require_holder(user: User, record: TaskRecord) -> None:
+    """The user may act on the ready task now: a candidate, and it is unclaimed or claimed by them."""
+    if not is_candidate(user, record):
+        raise Forbidden("您不是该任务的办理人，不能退回")
+    if record.state != TaskState.ready:
+        if record.state == TaskState.completed and record.completed_by is not None:
+            raise Conflict(f"该任务已由{record.completed_by.display_name}于 {_when(record)} 办理，不能退回")
+        raise Conflict("该任务已不在待办状态（流程已继续、已退回或已结束）")
+    if record.claimed_by_id not in (None, user.id):
+        raise Forbidden(f"该任务已由{record.claimed_by.display_name}签收，您不是当前办理人")
+
+
+def _completion(instance_id: int, engine_task_id: str) -> TaskRecord | None:
+    """The latest completed row of an engine task (a reset step has one row per round)."""
+    return db.session.scalar(select(TaskRecord).where(
+        TaskRecord.instance_id == instance_id, TaskRecord.engine_task_id == engine_task_id,
+        TaskRecord.state == TaskState.completed).order_by(TaskRecord.id.desc()).limit(1))
+
+
+def _open_records(instance_id: int) -> list[TaskRecord]:
+    return list(db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance_id,
+                                                            TaskRecord.state == TaskState.ready)
+                                   .order_by(TaskRecord.id)))
+
+
+def _tell_dropped(records: list[TaskRecord], actor: User, words: str, instance: ProcessInstance) -> None:
+    """Tell the holders of open tasks that went away (not the actor)."""
+    for record in records:
+        if record.state != TaskState.cancelled:
+            continue
+        people = [u for u in notify.task_holders(record) if u.id != actor.id]
+        notify.add(people, "task_cancelled", f"「{record.title}」已撤销：{words}（#{instance.id} {instance.title}）",
+                   instance_id=instance.id, task_id=record.id)
+
+
+def _reopened(instance_id: int, engine_task_id: str) -> TaskRecord:
+    return db.session.scalar(select(TaskRecord).where(
+        TaskRecord.instance_id == instance_id, TaskRecord.engine_task_id == engine_task_id,
+        TaskRecord.state == TaskState.ready))
+
+
+def _finish(instance_id: int, work) -> Any:
+    result = instance_lock.run_locked(instance_id, work)
+    notify.send_pending_emails()
+    timers.changed()  # timers of the dropped path were cancelled, the new ready task's armed
+    return result
+
+
+# --- 退回 -----------------------------------------------------------------------------------------------------------
+
+def return_targets(task_id: int, user_id: int) -> list[dict[str, Any]]:
+    """The earlier steps the holder of a ready task may send it back to: completed user steps this task's path came
+    through, nearest first, each with who completed it and when."""
+    user = get_user(user_id)
+    record = _record(task_id)
+    _require_holder(user, record)
+    progress.require_running(record.instance)
+    return _targets(progress.load(record.instance), record)
+
+
+def return_choices(task_id: int, user_id: int) -> list[dict[str, Any]]:
+    """return_targets() for the task page: [] when the task cannot be sent back now (the page still shows)."""
+    try:
+        return return_targets(task_id, user_id)
+    except (Conflict, Forbidden, runtime.TaskNotReady):
+        return []
+
+
+def _targets(workflow: BpmnWorkflow, record: TaskRecord) -> list[dict[str, Any]]:
+    try:
+        steps = engine.return_targets(workflow, record.engine_task_id)
+    except runtime.TaskNotReady:
+        raise Conflict("该任务已不在待办状态（流程已继续、已退回或已结束）") from None
+    out = []
+    for step in steps:
+        done = _completion(record.instance_id, step.task_id)
+        if done is None:
+            continue  # a step nobody completed in this system cannot be handed back to anyone
+        person = done.completed_by
+        out.append({"target": step.task_id, "step": step.element_id, "title": step.title,
+                    "completed_by": person.username if person else None,
+                    "completed_by_name": person.display_name if person else "系统",
+                    "completed_at": done.completed_at, "task_id": done.id})
+    return out
+
+
+def return_to(task_id: int, user_id: int, target: Any, reason: Any) -> dict[str, Any]:
+    """退回: the holder sends the ready task back to an earlier step of its path (target: the engine task id or the
+    step id from return_targets). The workflow resets to that step, which is claimed for whoever completed it before
+    and who is told the reason; the other open tasks the reset drops are cancelled and their holders told."""
+    user = get_user(user_id)
+    record = _record(task_id)
+    _require_holder(user, record)
+    if not isinstance(target, str) or not target.strip():
+        raise _invalid("target", "请选择退回到的环节")
+    target = target.strip()
+    text = _reason(reason, "退回理由")
+
+    def work(instance: ProcessInstance) -> dict[str, Any]:
+        current = _record(task_id, fresh=True)  # as it is now that we hold the lock
+        _require_holder(user, current)
+        progress.require_running(instance)
+        workflow = progress.load(instance)
+        choice = next((t for t in _targets(workflow, current) if target in (t["target"], t["step"])), None)
+        if choice is None:
+            raise _invalid("target", "只能退回到本任务之前已办理过的环节")
+        before = _open_records(instance.id)
+        previous = db.session.get(TaskRecord, choice["task_id"]).completed_by
+        holder = previous if previous is not None and previous.active else None
+        try:
+            engine.reset(workflow, choice["target"])
+        except runtime.EngineError as exc:
+            raise Conflict(f"退回失败：流程在「{exc.element_id}」出错（{exc.reason}），未作任何更改") from None
+        summary = f"退回至「{choice['title']}」（{choice['completed_by_name']}）：{text}"
+        progress.persist(instance, workflow, actor_id=user.id, action=RETURN_ACTION, step=current.title,
+                         task_id=task_id, opinion=text, claim_for={choice["target"]: holder} if holder else None,
+                         detail={"summary": summary, "target": choice["target"], "target_step": choice["step"],
+                                 "target_title": choice["title"], "to": choice["completed_by"]})
+        reopened = _reopened(instance.id, choice["target"])
+        if holder is not None:
+            notify.add([holder], "returned", f"{user.display_name}将「{current.title}」退回至「{choice['title']}」，"
+                                             f"请重新办理。理由：{text}（#{instance.id} {instance.title}）",
+                       instance_id=instance.id, task_id=reopened.id if reopened else None)
+        _tell_dropped([r for r in before if r.id != task_id], user, f"{user.display_name}退回至「{choice['title']}」",
+                      instance)
+        result = {"task_id": task_id, "instance_id": instance.id, "returned_to": choice["step"],
+                  "returned_to_title": choice["title"], "new_task_id": reopened.id if reopened else None,
+                  "claimed_by": holder.username if holder else None}
+        db.session.commit()
+        return result
+
+    return _finish(record.instance_id, work)
+
+
+# --- 撤回 -----------------------------------------------------------------------------------------------------------
+
+def _withdraw_problem(user: User, instance: ProcessInstance, workflow: BpmnWorkflow,
+                      open_records: list[TaskRecord]) -> str | None:
+    """None when the applicant may withdraw now: every open task follows the submission directly and nobody has
+    claimed or completed anything since."""
+    if instance.status != InstanceStatus.running:
+        return "申请已不在办理中，不能撤回"
+    if not open_records:
+        return "申请没有待办环节，不能撤回"
+    start = db.session.get(TaskRecord, _start_record_id(instance.id) or 0)
+    for record in open_records:
+        if record.claimed_by_id is not None:
+            return f"「{record.title}」已由{record.claimed_by.display_name}签收，不能撤回"
+        sender = engine.sending_step(workflow, record.engine_task_id)
+        if sender is None or start is None or sender != start.engine_task_id:
+            done = _completion(instance.id, sender) if sender else None
+            who = done.completed_by.display_name if done is not None and done.completed_by else "他人"
+            step = done.title if done is not None else record.title
+            return f"申请已由{who}办理（{step}），不能撤回"
+    return None
+
+
+def _start_record_id(instance_id: int) -> int | None:
+    """The row of the step that started the instance (the submitted 申请表); None for one the system started."""
+    return db.session.scalar(select(func.min(AuditLog.task_id)).where(AuditLog.instance_id == instance_id,
+                                                                       AuditLog.action == "submit"))
+
+
+def _require_applicant(user: User, instance: ProcessInstance) -> None:
+    if instance.initiator_id != user.id:
+        raise Forbidden("只有申请人本人可以撤回申请")
+
+
+def withdraw(instance_id: int, user_id: int, reason: Any) -> dict[str, Any]:
+    """撤回: the applicant ends the request while nobody has acted on it since it was submitted. The workflow is
+    cancelled (status 已取消, reason 申请人撤回), open tasks cancelled, timers dropped, their holders told."""
+    user = get_user(user_id)
+    instance = get_viewable_instance(instance_id, user)
+    _require_applicant(user, instance)
+    text = _reason(reason, "撤回理由")
+
+    def work(locked: ProcessInstance) -> dict[str, Any]:
+        workflow = progress.load(locked)
+        before = _open_records(locked.id)
+        problem = _withdraw_problem(user, locked, workflow, before)
+        if problem is not None:
+            raise Conflict(problem)
+        engine.cancel(workflow)
+        progress.persist(locked, workflow, actor_id=user.id, action=WITHDRAW_ACTION, step="撤回申请", opinion=text,
+                         detail={"summary": f"申请人撤回申请：{text}"})
+        now = utcnow()
+        locked.status, locked.status_reason = InstanceStatus.cancelled, f"申请人撤回：{text}"
+        locked.current_step, locked.completed_at = "申请已撤回", now
+        _tell_dropped(before, user, f"申请人{user.display_name}已撤回申请，理由：{text}", locked)
+        db.session.commit()
+        return {"instance_id": locked.id, "status": locked.status, "withdrawn": True}
+
+    return _finish(instance.id, work)
+
+
+# --- 收回 -----------------------------------------------------------------------------------------------------------
+
+def _recall_problem(workflow: BpmnWorkflow, record: TaskRecord) -> str | None:
+    """None when the completed task may be taken back: the user steps it led to are all still ready and nobody
+    claimed them."""
+    if record.instance.status != InstanceStatus.running:
+        return "申请已不在办理中，不能收回"
+    if record.state != TaskState.completed or not engine.is_completed(workflow, record.engine_task_id):
+        return "该环节已被退回或收回，不能收回"
+    newer = _completion(record.instance_id, record.engine_task_id)
+    if newer is not None and newer.id != record.id:
+        return "该环节已重新办理，不能收回此前的意见"
+    if record.id == _start_record_id(record.instance_id):
+        return "提交的申请不能收回；尚无人办理时可撤回申请"
+    if engine.in_multi_instance(workflow, record.engine_task_id):
+        return "多部门并行审核中的单个意见不能收回，请联系后续办理人退回"
+    following = engine.followers(workflow, record.engine_task_id)
+    for step in following:
+        if not step.ready:
+            done = _completion(record.instance_id, step.task_id)
+            who = done.completed_by.display_name if done is not None and done.completed_by else "他人"
+            return f"下一步已由{who}办理（{step.title}），不能收回"
+    if not following:
+        return "下一步尚未开始或流程已继续，不能收回"
+    for step in following:
+        row = _reopened(record.instance_id, step.task_id)
+        if row is not None and row.claimed_by_id is not None:
+            return f"下一步已由{row.claimed_by.display_name}签收（{step.title}），不能收回"
+    return None
+
+
+def recall(task_id: int, user_id: int, reason: Any) -> dict[str, Any]:
+    """收回: the approver takes back the task they completed while the steps it led to are still ready and unclaimed:
+    the workflow resets to it, it is ready again and claimed by them; the next steps' holders are told."""
+    user = get_user(user_id)
+    record = _record(task_id)
+    if record.completed_by_id != user.id:
+        raise Forbidden("只能收回本人办理的环节")
+    text = _reason(reason, "收回理由")
+
+    def work(instance: ProcessInstance) -> dict[str, Any]:
+        current = _record(task_id, fresh=True)
+        workflow = progress.load(instance)
+        problem = _recall_problem(workflow, current)
+        if problem is not None:
+            raise Conflict(problem)
+        before = _open_records(instance.id)
+        try:
+            engine.reset(workflow, current.engine_task_id)
+        except runtime.EngineError as exc:
+            raise Conflict(f"收回失败：流程在「{exc.element_id}」出错（{exc.reason}），未作任何更改") from None
+        progress.persist(instance, workflow, actor_id=user.id, action=RECALL_ACTION, step=current.title,
+                         task_id=task_id, opinion=text, claim_for={current.engine_task_id: user},
+                         detail={"summary": f"收回「{current.title}」的办理意见：{text}",
+                                 "target": current.engine_task_id})
+        reopened = _reopened(instance.id, current.engine_task_id)
+        _tell_dropped(before, user, f"{user.display_name}已收回「{current.title}」的办理意见", instance)
+        result = {"task_id": task_id, "instance_id": instance.id, "new_task_id": reopened.id if reopened else None,
+                  "claimed_by": user.username}
+        db.session.commit()
+        return result
+
+    return _finish(record.instance_id, work)
+
+
+# --- the request page ---------------------------------------------------------------------------------------------
+
+def view_actions(user: User, instance: ProcessInstance, workflow: BpmnWorkflow,
+                 open_records: list[TaskRecord]) -> dict[str, Any]:
+    """What the request page offers this user: 撤回申请 (the applicant, while allowed) and 收回 of their latest
+    decision (while allowed). Reads only."""
+    can_withdraw = (instance.initiator_id == user.id
+                    and _withdraw_problem(user, instance, workflow, open_records) is None)
+    recall_task = None
+    if instance.status == InstanceStatus.running and open_records:
+        mine = db.session.scalar(select(TaskRecord).where(
+            TaskRecord.instance_id == instance.id, TaskRecord.completed_by_id == user.id,
+            TaskRecord.state == TaskState.completed).order_by(TaskRecord.completed_at.desc(), TaskRecord.id.desc())
+            .limit(1))
+        if mine is not None and _recall_problem(workflow, mine) is None:
+            recall_task = {"task_id": mine.id, "title": mine.title}
+    return {"can_withdraw": can_withdraw, "recall": recall_task}
+
+
+def returned_by_reset(instance_id: int, open_records: list[TaskRecord]) -> dict[int, dict[str, Any]]:
+    """Open tasks a 退回 reopened (the 已退回 banner): task id -> the returning step, who, when and the reason.
+    Only when the latest reset of the task's step was a 退回 (a 收回 reopens without a banner)."""
+    if not open_records:
+        return {}
+    rows = db.session.scalars(select(AuditLog).where(AuditLog.instance_id == instance_id,
+                                                     AuditLog.action.in_((RETURN_ACTION, RECALL_ACTION)))
+                              .order_by(AuditLog.id.desc()))
+    latest: dict[str, AuditLog] = {}
+    for row in rows:
+        latest.setdefault(str((row.detail or {}).get("target", "")), row)
+    out = {}
+    for record in open_records:
+        row = latest.get(record.engine_task_id)
+        if row is not None and row.action == RETURN_ACTION:  # only a reset reopens a step under its engine id
+            out[record.id] = {"step": row.step, "by": row.user.display_name if row.user else "系统", "at": row.at,
+                              "reason": row.opinion or ""}
+    return out
+
