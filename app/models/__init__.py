@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from .actions import CarbonCopy
-from .attachment import Attachment
 from .analytics import AnalyticsFlow, AnalyticsRefresh, AnalyticsStep
+from .attachment import Attachment
 from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass

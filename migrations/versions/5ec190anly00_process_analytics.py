@@ -1,4 +1,4 @@
-"""process analytics (slot reserved; fill in)
+"""process analytics: completed steps in working days, flows taken, the refresh mark
 
 Revision ID: 5ec190anly00
 Revises: 5ec18fform00
@@ -17,8 +17,51 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table(
+        'analytics_step',
+        sa.Column('task_id', sa.Integer(), nullable=False),
+        sa.Column('instance_id', sa.Integer(), nullable=False),
+        sa.Column('definition_id', sa.Integer(), nullable=False),
+        sa.Column('applicant_department_id', sa.Integer(), nullable=False),
+        sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('element_id', sa.String(length=80), nullable=False),
+        sa.Column('working_days', sa.Float(), nullable=False),
+        sa.Column('negative', sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(['task_id'], ['task.id'], ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('task_id'),
+    )
+    op.create_index('ix_analytics_step_instance_id', 'analytics_step', ['instance_id'])
+    op.create_index('ix_analytics_step_filter', 'analytics_step', ['definition_id', 'submitted_at', 'element_id'])
+    op.create_table(
+        'analytics_flow',
+        sa.Column('instance_id', sa.Integer(), nullable=False),
+        sa.Column('flow_id', sa.String(length=80), nullable=False),
+        sa.Column('definition_id', sa.Integer(), nullable=False),
+        sa.Column('applicant_department_id', sa.Integer(), nullable=False),
+        sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('taken', sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(['instance_id'], ['process_instance.id'], ondelete='CASCADE'),
+        sa.PrimaryKeyConstraint('instance_id', 'flow_id'),
+    )
+    op.create_index('ix_analytics_flow_filter', 'analytics_flow', ['definition_id', 'submitted_at', 'flow_id'])
+    op.create_table(
+        'analytics_refresh',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('changed_to', sa.DateTime(timezone=True), nullable=True),
+        sa.Column('last_id', sa.Integer(), nullable=False),
+        sa.Column('refreshed_at', sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    # instances are found by what changed since the last refresh
+    op.create_index('ix_process_instance_updated', 'process_instance', ['updated_at', 'id'])
 
 
 def downgrade():
-    pass
+    op.drop_index('ix_process_instance_updated', table_name='process_instance')
+    op.drop_table('analytics_refresh')
+    op.drop_index('ix_analytics_flow_filter', table_name='analytics_flow')
+    op.drop_table('analytics_flow')
+    op.drop_index('ix_analytics_step_filter', table_name='analytics_step')
+    op.drop_index('ix_analytics_step_instance_id', table_name='analytics_step')
+    op.drop_table('analytics_step')

@@ -32,6 +32,9 @@
         });
       });
       el.dataset.rendered = 'true';
+      // other scripts (analytics.js) draw on the rendered diagram
+      el.bpmnViewer = viewer;
+      el.dispatchEvent(new CustomEvent('diagram-rendered', { detail: { viewer } }));
     })
     .catch((err) => {
       el.dataset.rendered = 'error';

@@ -162,6 +162,7 @@ def instance_action(instance_id: int, action: str):
     return back("admin.instance_list")
 
 
+from . import analytics as _analytics  # noqa: E402,F401  (its routes are on bp)
 from . import audit as _audit  # noqa: E402,F401  (its routes are on bp)
 from . import deliveries as _deliveries  # noqa: E402,F401  (its routes are on bp)
 from . import forms as _forms  # noqa: E402,F401  (its routes are on bp)
