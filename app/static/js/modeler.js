@@ -13,11 +13,31 @@
         properties: [{ name: 'name', type: 'String', isAttr: true }, { name: 'value', type: 'String', isAttr: true }] },
     ],
   };
-  const USER_TASK_PROPS = [
-    ['formKey', '表单（formKey）', 'forms/ 目录中的表单'],
-    ['candidateRoles', '候选角色（candidateRoles）', '多个角色用逗号分隔'],
-    ['department', '办理部门表达式（department）', "Python 表达式，如 applicant_department、provider_department 或 'nic'"],
-    ['resultVariable', '结果变量（resultVariable）', '表单结果保存到的流程变量，供网关条件使用'],
+  // the pickers' choices (forms with titles, roles and departments with Chinese names) from /admin/modeler/options.json;
+  // until it answers (or if it fails) the plain lists rendered into the page are used
+  let pickers = {
+    forms: config.formKeys.map((key) => ({ key, title: '' })),
+    roles: config.roles.map((value) => ({ value, label: value })),
+    departments: config.departments.map(([value, label]) => ({ value, label })),
+  };
+  function loadPickers() {
+    if (!config.optionsUrl) { return Promise.resolve(); }
+    return fetch(config.optionsUrl, { credentials: 'same-origin' })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((body) => {
+        if (!body) { return; }
+        pickers = body;
+        document.body.dataset.pickersReady = 'true';
+        const selected = modeler.get('selection').get();
+        if (selected.length === 1 && !panel.contains(document.activeElement)) { renderPanel(selected[0]); }
+      })
+      .catch(() => {});
+  }
+  // a form created in the designer (another tab) shows up when this tab is focused again
+  window.addEventListener('focus', () => { loadPickers(); });
+  const DEPARTMENT_EXPRESSIONS = [
+    ['applicant_department', '申请部门'],
+    ['provider_department', '数据提供部门（按资源逐个办理）'],
   ];
   const modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: SPIFF } });
   window.processModeler = modeler; // for the browser tests and the console
@@ -74,6 +94,7 @@
     }
   }
 
+  loadPickers();
   fetch(config.xmlUrl, { credentials: 'same-origin' })
     .then((r) => { if (!r.ok) { throw new Error('HTTP ' + r.status); } return r.text(); })
     .then(open)
@@ -167,17 +188,7 @@
         hint: '部署时按此标识区分流程；改动后部署为新流程' });
     }
     if (bo.$type === 'bpmn:UserTask') {
-      const props = spiffProps(bo);
-      USER_TASK_PROPS.forEach(([key, label, hint]) => {
-        const opts = { name: key, hint, code: key !== 'formKey' };
-        if (key === 'formKey') { opts.options = config.formKeys; }
-        field(label, props[key], (v) => setSpiffProp(element, key, v.trim()), opts);
-      });
-      const roles = document.createElement('p');
-      roles.className = 'hint';
-      roles.textContent = '可用角色：' + config.roles.join('、') + '；部门代码：' +
-        config.departments.slice(0, 6).map((d) => d[0] + '=' + d[1]).join('、') + ' 等';
-      panel.appendChild(roles);
+      renderUserTask(element, spiffProps(bo));
     }
     if (bo.$type === 'bpmn:SequenceFlow' && bo.sourceRef && /Gateway$/.test(bo.sourceRef.$type)) {
       const isDefault = bo.sourceRef.default === bo;
@@ -212,6 +223,83 @@
       });
       panel.appendChild(helper);
     }
+  }
+
+  // a user task: the form from the forms stored in the database (with a link to the designer), candidate roles
+  // ticked by their Chinese names, the department chosen from the common expressions or the departments by name
+  function renderUserTask(element, props) {
+    const formOptions = pickers.forms.map((f) => [f.key, f.title || '']);
+    if (props.formKey && !pickers.forms.some((f) => f.key === props.formKey)) {
+      formOptions.push([props.formKey, '（不存在）']);
+    }
+    const formSelect = field('表单（formKey）', props.formKey, (v) => {
+      setSpiffProp(element, 'formKey', v.trim());
+      designerLink();
+    }, { name: 'formKey', options: formOptions });
+    const links = document.createElement('p');
+    links.className = 'hint picker-links';
+    const open = document.createElement('a');
+    open.target = '_blank'; open.rel = 'noopener'; open.id = 'open-form-designer';
+    const create = document.createElement('a');
+    create.href = config.newFormUrl; create.target = '_blank'; create.rel = 'noopener'; create.textContent = '新建表单';
+    create.id = 'new-form-designer';
+    const refresh = document.createElement('button');
+    refresh.type = 'button'; refresh.className = 'small'; refresh.textContent = '刷新表单列表';
+    refresh.addEventListener('click', () => { loadPickers(); });
+    function designerLink() {
+      const key = formSelect.value;
+      open.hidden = !key;
+      open.href = key ? config.formUrl.replace('FORM_KEY', encodeURIComponent(key)) : '#';
+      open.textContent = '在表单设计器中打开';
+    }
+    designerLink();
+    links.append(open, ' · ', create, ' · ', refresh);
+    panel.appendChild(links);
+
+    // candidate roles: ticks with the roles' names; the value stays the comma-separated codes the engine reads
+    const chosen = (props.candidateRoles || '').split(',').map((r) => r.trim()).filter(Boolean);
+    const roleBox = document.createElement('fieldset');
+    roleBox.className = 'picker';
+    roleBox.id = 'role-picker';
+    const legend = document.createElement('legend');
+    legend.textContent = '候选角色（candidateRoles）';
+    roleBox.appendChild(legend);
+    const known = pickers.roles.map((r) => r.value);
+    pickers.roles.concat(chosen.filter((r) => !known.includes(r)).map((r) => ({ value: r, label: r + '（不存在）' })))
+      .forEach((role) => {
+        const label = document.createElement('label');
+        label.className = 'check';
+        const box = document.createElement('input');
+        box.type = 'checkbox'; box.name = 'candidateRole'; box.value = role.value;
+        box.checked = chosen.includes(role.value);
+        box.addEventListener('change', () => {
+          const ticked = Array.from(roleBox.querySelectorAll('input[name=candidateRole]:checked')).map((b) => b.value);
+          setSpiffProp(element, 'candidateRoles', ticked.join(','));
+        });
+        label.append(box, ' ' + role.label);
+        roleBox.appendChild(label);
+      });
+    panel.appendChild(roleBox);
+
+    // department: a common expression or a department by name; the expression itself stays editable
+    const literal = (props.department || '').match(/^'([^']*)'$/);
+    const current = literal ? "'" + literal[1] + "'" : (props.department || '');
+    const departmentChoices = DEPARTMENT_EXPRESSIONS.concat(
+      pickers.departments.map((d) => ["'" + d.value + "'", d.label]));
+    const custom = current && !departmentChoices.some(([v]) => v === current);
+    if (custom) { departmentChoices.push([current, '（自定义表达式）']); }
+    let expressionInput = null;
+    const departmentSelect = field('办理部门（department）', current, (v) => {
+      setSpiffProp(element, 'department', v.trim());
+      if (expressionInput) { expressionInput.value = v; }
+    }, { name: 'departmentPick', options: departmentChoices });
+    departmentSelect.id = 'department-picker';
+    expressionInput = field('办理部门表达式', props.department, (v) => {
+      setSpiffProp(element, 'department', v.trim());
+    }, { name: 'department', code: true,
+      hint: "也可写 Python 表达式，如 applicant_department、provider_department 或 'nic'" });
+    field('结果变量（resultVariable）', props.resultVariable, (v) => setSpiffProp(element, 'resultVariable', v.trim()),
+      { name: 'resultVariable', code: true, hint: '表单结果保存到的流程变量，供网关条件使用' });
   }
 
   modeler.on('selection.changed', (e) => renderPanel(e.newSelection[0] || null));
