@@ -8,6 +8,7 @@ from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
 from .countersign import AddedSigner
+from .delegation import Delegation
 from .forms import FormDefinition, ProcessFormVersion
 from .grant import DataGrant
 from .identity import CasTicket
@@ -19,6 +20,7 @@ from .task import TaskRecord
 from .timer import TimerRecord
 
 __all__ = ["AddedSigner", "AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "Attachment", "AuditLog",
-           "CalendarYear", "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Department",
-           "FormDefinition", "Notification", "NotificationDelivery", "ProcessDefinition", "ProcessFormVersion",
-           "ProcessInstance", "Role", "SchedulerLease", "ShareClass", "TaskRecord", "TimerRecord", "User"]
+           "CalendarYear", "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Delegation",
+           "Department", "FormDefinition", "Notification", "NotificationDelivery", "ProcessDefinition",
+           "ProcessFormVersion", "ProcessInstance", "Role",
+           "SchedulerLease", "ShareClass", "TaskRecord", "TimerRecord", "User"]

@@ -47,6 +47,7 @@ class TaskRecord(db.Model):
     state: Mapped[str] = mapped_column(String(20), default=TaskState.ready)
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    on_behalf_of_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # 委托: completed as deputy
     opinion: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -55,3 +56,4 @@ class TaskRecord(db.Model):
     instance: Mapped[ProcessInstance] = relationship()
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    on_behalf_of: Mapped[User | None] = relationship(foreign_keys=[on_behalf_of_id])

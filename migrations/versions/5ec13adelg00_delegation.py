@@ -1,4 +1,4 @@
-"""delegation (slot reserved; fill in)
+"""delegation: 委托/代理 (a principal's deputy for a date range) and the task's on-behalf-of column
 
 Revision ID: 5ec13adelg00
 Revises: 5ec129act000
@@ -17,8 +17,33 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table(
+        'delegation',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('principal_id', sa.Integer(), nullable=False),
+        sa.Column('deputy_id', sa.Integer(), nullable=False),
+        sa.Column('starts_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('ends_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('reason', sa.String(length=500), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(['principal_id'], ['user_account.id']),
+        sa.ForeignKeyConstraint(['deputy_id'], ['user_account.id']),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    op.create_index('ix_delegation_deputy', 'delegation', ['deputy_id', 'ends_at'])
+    op.create_index('ix_delegation_principal', 'delegation', ['principal_id', 'ends_at'])
+    # a plain ADD COLUMN (SQLite cannot add a constraint without copying the table); the key on PostgreSQL
+    op.add_column('task', sa.Column('on_behalf_of_id', sa.Integer(), nullable=True))
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_foreign_key('fk_task_on_behalf_of', 'task', 'user_account', ['on_behalf_of_id'], ['id'])
 
 
 def downgrade():
-    pass
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint('fk_task_on_behalf_of', 'task', type_='foreignkey')
+    with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.drop_column('on_behalf_of_id')
+    op.drop_index('ix_delegation_principal', table_name='delegation')
+    op.drop_index('ix_delegation_deputy', table_name='delegation')
+    op.drop_table('delegation')

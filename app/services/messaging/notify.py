@@ -21,7 +21,7 @@ EVENT_LABELS = {"new_task": "新待办", "reminder": "催办提醒", "overdue": 
                 "renewal": "授权续期", "error": "流程出错", "order": "责令整改", "referral": "移送",
                 "quality": "质量反馈", "overruled": "不予提供意见未被采纳",
                 "transfer": "转办", "cc": "抄送",
-                "add_signer": "加签", "sign_answer": "加签答复", "sign_cancel": "加签撤销"}
+                "add_signer": "加签", "sign_answer": "加签答复", "sign_cancel": "加签撤销", "delegation": "工作委托"}
 
 
 def users_for(department_code: str | None, roles: list[str] | tuple[str, ...]) -> list[User]:
@@ -39,7 +39,8 @@ def task_holders(record: TaskRecord) -> list[User]:
     """Who holds a task: the claimer, or every candidate."""
     if record.claimed_by is not None:
         return [record.claimed_by]
-    return [u for u in users_for(record.department_code, record.candidate_roles) if is_candidate(u, record)]
+    return [u for u in users_for(record.department_code, record.candidate_roles)
+            if is_candidate(u, record, delegated=False)]
 
 
 def add(users: list[User], event: str, message: str, *, instance_id: int | None = None,

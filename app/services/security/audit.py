@@ -25,6 +25,7 @@ ACTION_LABELS = {
     "transfer": "转办", "cc": "抄送",
     "form_create": "新建表单", "form_save": "保存表单新版本", "form_import": "导入表单",
     "add_signer": "加签", "sign_answer": "加签意见", "sign_cancel": "撤销加签",
+    "delegate": "设置委托", "delegation_revoked": "撤销委托",
 }
 
 

@@ -16,7 +16,8 @@ from ...models.types import utcnow
 from ..errors import Forbidden, NotFound, ValidationFailed
 from ..messaging import notify
 from ..paging import Page, request_number
-from ..people.access import get_user, is_candidate
+from ..people import delegations
+from ..people.access import acting_for, get_user, is_candidate
 from ..security import audit
 from . import instance_lock, progress
 from .tasks import _already_done
@@ -80,7 +81,7 @@ def transfer_choices(task_id: int, user_id: int) -> list[dict[str, str]]:
     return [{"username": u.username, "name": u.display_name, "department": u.department.name}
             for u in sorted(notify.users_for(record.department_code, record.candidate_roles or [record.candidate_role]),
                             key=lambda u: u.username)
-            if u.id != user.id and is_candidate(u, record)]
+            if u.id != user.id and is_candidate(u, record, delegated=False)]
 
 
 def transfer(task_id: int, user_id: int, to_username: Any, reason: Any) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def transfer(task_id: int, user_id: int, to_username: Any, reason: Any) -> dict[
     text = _text(reason, "reason", "转办理由", required=True)
     if colleague.id == user.id:
         raise _invalid("user", "不能转办给自己")
-    if not is_candidate(colleague, record):
+    if not is_candidate(colleague, record, delegated=False):  # a deputy holds tasks only beside the principal
         raise _invalid("user", f"{colleague.display_name}不能办理「{record.title}」（须为该环节所在部门的办理角色）")
 
     def work(instance: ProcessInstance) -> dict[str, Any]:
@@ -103,9 +104,11 @@ def transfer(task_id: int, user_id: int, to_username: Any, reason: Any) -> dict[
         db.session.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(claimed_by_id=colleague.id),
                            execution_options={"synchronize_session": False})
         summary = f"转办给 {colleague.display_name}：{text}"
+        on_behalf = delegations.behalf(acting_for(user, current))
         audit.record("transfer", user_id=user.id, instance_id=instance.id, task_id=task_id, step=current.title,
-                     opinion=text, detail={"summary": summary, "to": colleague.username})
-        notify.add([colleague], "transfer", f"{user.display_name}将「{current.title}」转办给您：{text}"
+                     opinion=text, detail={"summary": summary, "to": colleague.username, **on_behalf})
+        actor = delegations.acting_name(user.display_name, on_behalf)
+        notify.add([colleague], "transfer", f"{actor}将「{current.title}」转办给您：{text}"
                                             f"（#{instance.id} {instance.title}）", instance_id=instance.id,
                    task_id=task_id)
         result = {"task_id": task_id, "instance_id": instance.id, "claimed_by": colleague.username,
@@ -160,14 +163,17 @@ def cc(task_id: int, user_id: int, usernames: Any, note: Any) -> int:
         current = _record(task_id, fresh=True)
         _may_copy(user, current)
         people = list(recipients.values())
+        on_behalf = delegations.behalf(current.on_behalf_of if current.completed_by_id == user.id
+                                       else acting_for(user, current))
         for person in people:
             db.session.add(CarbonCopy(instance_id=instance.id, task_id=task_id, from_user_id=user.id,
                                       to_user_id=person.id, note=text))
         names = "、".join(p.display_name for p in people)
         audit.record("cc", user_id=user.id, instance_id=instance.id, task_id=task_id, step=current.title,
                      opinion=text or None, detail={"summary": f"抄送给 {names}",
-                                                   "recipients": sorted(p.username for p in people)})
-        message = f"{user.display_name}抄送「{current.title}」给您" + (f"：{text}" if text else "")
+                                                   "recipients": sorted(p.username for p in people), **on_behalf})
+        actor = delegations.acting_name(user.display_name, on_behalf)
+        message = f"{actor}抄送「{current.title}」给您" + (f"：{text}" if text else "")
         notify.add(people, "cc", f"{message}（#{instance.id} {instance.title}）", instance_id=instance.id,
                    task_id=task_id)
         db.session.commit()

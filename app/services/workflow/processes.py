@@ -80,7 +80,7 @@ def _start_process(process_key: str, user_id: int | None, raw: dict[str, Any], *
                         candidate_role=first.candidate_roles[0] if first.candidate_roles else "",
                         candidate_roles=list(first.candidate_roles), department_code=first.department,
                         state=TaskState.completed, completed_by_id=user.id if user else None, completed_at=now)
-    if user is not None and not is_candidate(user, record):
+    if user is not None and not is_candidate(user, record, delegated=False):
         raise Forbidden(f"您的角色或部门不能发起「{parsed.name}」")
     clean = task_forms.validate(form, raw)
     clean, attached = attachments.bind_values(form, clean, user.id if user else None)  # files stored now

@@ -185,7 +185,8 @@ def _new_task_holders(records: list[TaskRecord]) -> dict[int, list[User]]:
     if None not in codes:
         query = query.join(User.department).where(Department.code.in_(codes))
     users = list(db.session.scalars(query).unique())
-    return {r.id: [u for u in users if u.roles & set(r.candidate_roles or []) and is_candidate(u, r)]
+    return {r.id: [u for u in users
+                   if u.roles & set(r.candidate_roles or []) and is_candidate(u, r, delegated=False)]
             for r in records}
 
 

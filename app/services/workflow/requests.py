@@ -24,7 +24,8 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..messaging import notify
 from ..oversight.supervision import deadline_status
 from ..paging import Page, request_number
-from ..people.access import OVERSIGHT_ROLES, get_user, get_viewable_instance, is_candidate
+from ..people.access import OVERSIGHT_ROLES, candidate_filter, get_user, get_viewable_instance
+from ..people.delegations import acting_name
 from ..security import audit
 from ..security.audit import ACTION_LABELS
 from . import attachments, processes, progress, task_forms
@@ -137,12 +138,14 @@ def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | Non
     if start is not None:
         start_summary = task_forms.describe_values(task_forms.load_form(start[0], instance.definition_id), start[1])
     definition = db.session.get(ProcessDefinition, instance.definition_id)
-    open_tasks = db.session.scalars(select(TaskRecord).where(TaskRecord.instance_id == instance.id,
-                                                             TaskRecord.state == TaskState.ready)
-                                    .options(joinedload(TaskRecord.claimed_by))
-                                    .order_by(TaskRecord.id)).all()
+    open_rows = db.session.execute(select(TaskRecord, candidate_filter(user))  # is_candidate (委托 too) in SQL
+                                   .where(TaskRecord.instance_id == instance.id, TaskRecord.state == TaskState.ready)
+                                   .options(joinedload(TaskRecord.claimed_by))
+                                   .order_by(TaskRecord.id)).all()
+    open_tasks = [row[0] for row in open_rows]
+    candidate_of = {row[0].id for row in open_rows if row[1]}
     calendar = current_calendar() if open_tasks else None
-    current = _current_tasks(user, instance, open_tasks, calendar, workflow)
+    current = _current_tasks(user, instance, open_tasks, calendar, workflow, candidate_of)
     return {**_summary(instance), "application": data.get("application", {}),
             "start_summary": start_summary, "status_reason": instance.status_reason,
             "error_element": instance.error_element,
@@ -157,12 +160,14 @@ def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | Non
 
 
 def _current_tasks(user: User, instance: ProcessInstance, open_tasks: list[TaskRecord],
-                   calendar: WorkingCalendar | None, workflow: BpmnWorkflow) -> list[dict[str, Any]]:
-    """The open tasks in words, with whether this user may act on each (办理) and whether a step sent it back."""
+                   calendar: WorkingCalendar | None, workflow: BpmnWorkflow,
+                   candidate_of: set[int]) -> list[dict[str, Any]]:
+    """The open tasks in words, with whether this user may act on each (办理; candidate_of: the tasks the user is a
+    candidate of, as a deputy too) and whether a step sent it back."""
     returned = {**_returned(instance.id, open_tasks, workflow), **returned_by_reset(instance.id, open_tasks)}
     running = instance.status == InstanceStatus.running
     return [{**task_holder(t, calendar), "returned": returned.get(t.id),
-             "can_act": running and is_candidate(user, t) and t.claimed_by_id in (None, user.id)}
+             "can_act": running and t.id in candidate_of and t.claimed_by_id in (None, user.id)}
             for t in open_tasks]
 
 
@@ -269,7 +274,7 @@ def history(instance_id: int) -> list[dict[str, Any]]:
             summary = f"自动发起「{name}」#{detail.get('instance_id', '')}"
         result = detail.get("result") or {}
         out.append({"at": row.at, "action": row.action, "action_label": label,
-                    "step": row.step, "user": user.display_name if user else "系统",
+                    "step": row.step, "user": acting_name(user.display_name, detail) if user else "系统",
                     "department": user.department.name if user else "", "opinion": row.opinion,
                     "summary": summary, "basis": result.get("basis", ""),
                     "legal_basis": result.get("legal_basis", "") if result.get("decision") == "refuse" else "",

@@ -19,7 +19,8 @@ from ..inputs import parse_id
 from ..messaging import notify
 from ..oversight.supervision import open_task_order
 from ..paging import Page, request_number
-from ..people.access import candidate_filter, get_user, require_candidate
+from ..people import delegations
+from ..people.access import acting_for, candidate_filter, delegated_label, get_user, require_candidate
 from ..security import audit
 from . import attachments, instance_lock, progress, task_forms, timers
 from .requests import catalogue, holder_view, request_view, task_holder
@@ -45,7 +46,7 @@ def inbox(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = No
     rows = db.session.execute(
         select(TaskRecord.id, TaskRecord.title, TaskRecord.form_key, TaskRecord.instance_id, TaskRecord.candidate_roles,
                TaskRecord.claimed_by_id, TaskRecord.created_at, TaskRecord.due_at, task_department.name,
-               claimer.display_name, ProcessInstance.title, applicant.name)
+               claimer.display_name, ProcessInstance.title, applicant.name, delegated_label(user))
         .join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id)
         .join(applicant, applicant.id == ProcessInstance.applicant_department_id)
         .outerjoin(task_department, task_department.code == TaskRecord.department_code)
@@ -57,7 +58,8 @@ def inbox(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = No
     items = [{**holder_view(task_id=r[0], title=r[1], department_name=r[8], candidate_roles=r[4], claimed_by=r[9],
                             created_at=r[6], due_at=r[7], calendar=calendar, now=now),
               "form_key": r[2], "instance_id": r[3], "request_title": r[10], "claimed_by_me": r[5] == user.id,
-              "applicant_department": r[11], "batchable": task_forms.batch_fields(r[2]) is not None} for r in rows]
+              "applicant_department": r[11], "batchable": task_forms.batch_fields(r[2]) is not None,
+              "on_behalf_of": r[12]} for r in rows]  # 委托: seen only as a deputy
     return Page(items, page, per_page, total=total, has_next=page * per_page < total,
                 filters={"q": q or "", "overdue": overdue})
 
@@ -105,7 +107,8 @@ def task_page(task_id: int, user_id: int) -> dict[str, Any]:
         values = task_forms.values_for_render(form, task_data[ready.result_variable])
     return {"task": {**task_holder(record), "form_key": record.form_key, "instance_id": record.instance_id,
                      "claimed_by_me": record.claimed_by_id == user.id, "department_code": record.department_code,
-                     "provider_department": task_data.get("provider_department")},
+                     "provider_department": task_data.get("provider_department"),
+                     "on_behalf_of": principal.display_name if (principal := acting_for(user, record)) else None},
             "form": form, "prefill": values, "request": view,
             "catalogue": catalogue() if any(f["type"] == "resources" for f in form["fields"]) else None}
 
@@ -126,7 +129,8 @@ def claim(task_id: int, user_id: int) -> None:
         if record.claimed_by_id == user.id:
             return
         raise Conflict(f"该任务已由{record.claimed_by.display_name}签收")
-    audit.record("claim", user_id=user.id, instance_id=record.instance_id, task_id=task_id, step=record.title)
+    audit.record("claim", user_id=user.id, instance_id=record.instance_id, task_id=task_id, step=record.title,
+                 detail=delegations.behalf(acting_for(user, record)))
     db.session.commit()
 
 
@@ -141,7 +145,8 @@ def release(task_id: int, user_id: int) -> None:
     if result.rowcount != 1:
         db.session.rollback()
         raise Conflict("只能退回自己签收的待办任务")
-    audit.record("release", user_id=user.id, instance_id=record.instance_id, task_id=task_id, step=record.title)
+    audit.record("release", user_id=user.id, instance_id=record.instance_id, task_id=task_id, step=record.title,
+                 detail=delegations.behalf(acting_for(user, record)))
     db.session.commit()
 
 
@@ -163,8 +168,11 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             result["action"] = "submit"
         summary = task_forms.summary(form, result)
         opinion = result.get(form.get("opinion_field", ""), None) or None
-    stamp = {"by": user.username, "by_name": user.display_name, "department": user.department.code,
-             "at": utcnow().isoformat(timespec="seconds"), "basis": form.get("basis", "")}
+    principal = acting_for(user, record)  # 委托: a deputy completes on the principal's behalf
+    on_behalf = delegations.behalf(principal)
+    stamp = {"by": user.username, "by_name": delegations.acting_name(user.display_name, on_behalf),
+             "department": user.department.code, "at": utcnow().isoformat(timespec="seconds"),
+             "basis": form.get("basis", ""), **on_behalf}
 
     def work(instance: ProcessInstance) -> bool:
         current = db.session.get(TaskRecord, task_id, populate_existing=True)  # as it is now that we hold the lock
@@ -190,12 +198,13 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         done = db.session.execute(update(TaskRecord).where(
             TaskRecord.id == task_id, TaskRecord.state == TaskState.ready).values(
             state=TaskState.completed, completed_by_id=user.id, completed_at=utcnow(), claimed_by_id=user.id,
-            opinion=opinion), execution_options={"synchronize_session": False})
+            on_behalf_of_id=principal.id if principal else None, opinion=opinion),
+            execution_options={"synchronize_session": False})
         if done.rowcount != 1:  # changed by a path that does not take the instance's lock
             raise _already_done(db.session.get(TaskRecord, task_id, populate_existing=True))
         attachments.attach(attached, instance.id, task_id)
         step = {"actor_id": user.id, "action": "complete", "step": current.title, "task_id": task_id,
-                "opinion": opinion, "detail": {"summary": summary, "result": submitted, **cosigned}}
+                "opinion": opinion, "detail": {"summary": summary, "result": submitted, **cosigned, **on_behalf}}
         saved.clear()
         if failure is None:
             rescheduled = progress.persist(instance, workflow, **step)

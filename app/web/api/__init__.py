@@ -128,8 +128,8 @@ def _plain(value):
     return value
 
 
+
 from . import attachments as _attachments  # noqa: E402,F401  (its routes are on bp)
-
-
 from . import countersign as _countersign  # noqa: E402,F401  (its routes are on bp)
+from . import delegations as _delegations  # noqa: E402,F401  (its routes are on bp)
 from . import rollback as _rollback  # noqa: E402,F401  (退回/撤回/收回: its routes are on bp)

@@ -143,4 +143,5 @@ def change_password():
     return render_template("auth/password.html", errors=errors), (422 if errors else 200)
 
 
+from . import delegations as _delegations  # noqa: E402,F401  (its routes are on bp)
 from . import notifications as _notifications  # noqa: E402,F401  (its routes are on bp)
