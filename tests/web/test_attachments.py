@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote
@@ -244,7 +246,6 @@ def test_cleanup_deletes_unbound_uploads_older_than_a_day_and_their_unused_conte
         db.session.commit()
         png_path = attachment_files.path_for(hashlib.sha256(PNG).hexdigest())
         old = (utcnow() - timedelta(hours=25)).timestamp()
-        import os
         os.utime(png_path, (old, old))
         report = attachments.cleanup_unbound()
         assert report == {"rows": 2, "files": 1}
@@ -298,3 +299,47 @@ def test_a_start_form_with_evidence_and_a_form_without_files_stays_urlencoded(ap
     rid2 = submit(handler, WANTED)
     task_page = head.get(f"/tasks/{my_task(head, rid2)}").get_data(as_text=True)
     assert 'id="task-form"' in task_page and 'id="task-form" enctype' not in task_page
+
+
+def _xlsx() -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:  # fixed dates: the same bytes every time
+        z.writestr(zipfile.ZipInfo("[Content_Types].xml", (2026, 1, 1, 0, 0, 0)), "<Types/>")
+        z.writestr(zipfile.ZipInfo("xl/workbook.xml", (2026, 1, 1, 0, 0, 0)), "<workbook/>")
+    return out.getvalue()
+
+
+def test_a_task_form_takes_files_and_a_docx_that_is_a_plain_zip_is_refused(app, login, token_for):
+    handler = login("cs_handler")
+    rid = submit(handler, WANTED)
+    for user in ("cs_head", "nic_head", "student_head"):
+        headers = token_for(user)
+        task = next(t for t in handler.client.get("/api/v1/tasks", headers=headers).get_json()["tasks"]
+                    if t["instance_id"] == rid)
+        resp = handler.client.post(f"/api/v1/tasks/{task['task_id']}/complete", json={"decision": "approve"},
+                                   headers=headers)
+        assert resp.status_code == 200, resp.get_json()
+    staff = login("nic_staff")
+    task_id = my_task(staff, rid)
+    page = staff.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert 'id="task-form" enctype="multipart/form-data"' in page and 'name="delivery_list"' in page
+    before = (_rows(app), _files(app))
+    plain_zip = io.BytesIO()
+    with zipfile.ZipFile(plain_zip, "w") as z:
+        z.writestr("readme.txt", "not a workbook")
+    data = {"method": "interface", "note": "接口地址 https://data.example.edu.cn/api/xs", "valid_months": "12"}
+    resp = staff.post(f"/tasks/{task_id}", {**data, "delivery_list": (io.BytesIO(plain_zip.getvalue()), "清单.xlsx")},
+                      content_type="multipart/form-data")
+    assert resp.status_code == 422 and "「交付清单」" in resp.get_data(as_text=True)
+    assert (_rows(app), _files(app)) == before
+    resp = staff.post(f"/tasks/{task_id}", {**data, "delivery_list": (io.BytesIO(_xlsx()), "交付清单.xlsx")},
+                      content_type="multipart/form-data")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
+    got = request_json(staff, rid)["attachments"]
+    assert [a["name"] for a in got] == ["交付清单.xlsx"]
+    with app.app_context():
+        row = db.session.get(Attachment, got[0]["id"])
+        assert row.task_id == task_id and row.instance_id == rid and row.field == "delivery_list"
+        assert row.content_type.endswith("spreadsheetml.sheet")
+    resp = handler.get(got[0]["url"])  # the applicant sees the delivery's list
+    assert resp.status_code == 200 and resp.data == _xlsx()

@@ -120,53 +120,56 @@ def test_before_signature_blocks_completion_until_the_opinion_then_allows_it(app
 
 
 def test_after_signature_holds_then_applies_exactly_once_like_a_normal_completion(app, login):
-    handler, head, cosigner = login("cs_handler"), login("cs_head"), login(COSIGNER)
-    normal = submit(handler, {"course_schedule": ["kch"]})
-    held = submit(handler, {"course_schedule": ["kch"]})
-    act(head, normal, {"decision": "approve", "opinion": "同意，签署承诺"})
-    task_id = my_task(head, held)
-    resp = head.post(f"/tasks/{task_id}/add-signer", {"decision": "approve", "opinion": "同意，签署承诺",
-                                                       "sign_user": COSIGNER, "sign_reason": "涉及教务数据，请会签"})
+    handler, head, nic, cosigner = login("cs_handler"), login("cs_head"), login("nic_head"), login(COSIGNER)
+    normal = submit(handler, {"student_basic": ["xh", "xm"]})  # conditional: 网信中心审核 leads to timed reviews
+    held = submit(handler, {"student_basic": ["xh", "xm"]})
+    for rid in (normal, held):
+        act(head, rid, APPROVE)
+    act(nic, normal, {"decision": "approve", "opinion": "同意，转数据提供部门"})
+    task_id = my_task(nic, held)
+    resp = nic.post(f"/tasks/{task_id}/add-signer", {"decision": "approve", "opinion": "同意，转数据提供部门",
+                                                      "sign_user": COSIGNER, "sign_reason": "涉及学生数据，请会签"})
     assert resp.status_code == 302 and resp.headers["Location"].endswith(f"/tasks/{task_id}")
     # held: the task stays open with its holder, nothing applied
-    view = request_json(head, held)
-    assert [t["title"] for t in view["current_tasks"]] == ["部门负责人签署承诺"]
-    assert _complete_rows(app, held) == []
-    page = head.get(f"/tasks/{task_id}").get_data(as_text=True)
-    assert "待 陈处长（教务处） 会签" in page and "同意，签署承诺" in page.split('id="signature-pending"')[1]
-    resp = _api(head, f"/api/v1/tasks/{task_id}/complete", APPROVE)
+    view = request_json(nic, held)
+    assert [t["title"] for t in view["current_tasks"]] == ["网信中心审核"]
+    assert len(_complete_rows(app, held)) == 1  # the head's commitment only
+    assert _pending_timers(app, held) == []
+    page = nic.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert "待 陈处长（教务处） 会签" in page and "同意，转数据提供部门" in page.split('id="signature-pending"')[1]
+    resp = _api(nic, f"/api/v1/tasks/{task_id}/complete", APPROVE)
     assert resp.status_code == 409 and "待 陈处长（教务处） 会签" in resp.get_json()["error"]
     sid = cosigner.get("/api/v1/signatures").get_json()["signatures"][0]["id"]
     sign_page = cosigner.get(f"/signatures/{sid}").get_data(as_text=True)
-    assert 'id="held-summary"' in sign_page and "同意，签署承诺" in sign_page
+    assert 'id="held-summary"' in sign_page and "同意，转数据提供部门" in sign_page
 
     resp = cosigner.post(f"/signatures/{sid}/answer", {"agree": "1", "opinion": "同意会签"})
     assert resp.status_code == 302
     # applied once, as the holder's completion at the time of agreement, with the co-signer named
-    rows = _complete_rows(app, held)
-    assert len(rows) == 1
-    assert rows[0].step == "部门负责人签署承诺" and rows[0].opinion == "同意，签署承诺"
+    rows = [r for r in _complete_rows(app, held) if r.step == "网信中心审核"]
+    assert len(rows) == 1 and rows[0].opinion == "同意，转数据提供部门" and rows[0].user_id is not None
     assert "经 陈处长（教务处） 会签同意" in rows[0].detail["summary"] and rows[0].detail["cosigner"] == COSIGNER
-    assert rows[0].detail["result"]["by"] == "cs_head"
+    assert rows[0].detail["result"]["by"] == "nic_head"
     with app.app_context():
         record = db.session.get(TaskRecord, task_id)
-        assert (record.state, record.completed_by.username) == ("completed", "cs_head")
+        assert (record.state, record.completed_by.username) == ("completed", "nic_head")
         assert db.session.get(AddedSigner, sid).status == "agreed"
     # the process went on exactly as after the ordinary completion: next tasks, their deadlines, the timers
-    a, b = request_json(head, normal), request_json(head, held)
-    assert [t["title"] for t in b["current_tasks"]] == [t["title"] for t in a["current_tasks"]] == ["网信中心审核"]
-    assert bool(b["current_tasks"][0]["due_at"]) == bool(a["current_tasks"][0]["due_at"])
-    assert _pending_timers(app, held) == _pending_timers(app, normal)
+    a, b = request_json(nic, normal), request_json(nic, held)
+    titles = [t["title"] for t in a["current_tasks"]]
+    assert [t["title"] for t in b["current_tasks"]] == titles and titles and titles[0].startswith("数据提供部门审核")
+    assert [bool(t["due_at"]) for t in b["current_tasks"]] == [bool(t["due_at"]) for t in a["current_tasks"]]
+    assert [t["due_at"][:10] for t in b["current_tasks"]] == [t["due_at"][:10] for t in a["current_tasks"]]
+    assert _pending_timers(app, held) == _pending_timers(app, normal) != []
     history = [(h["action"], h["user"]) for h in b["history"]]
-    assert history.index(("sign_answer", "陈处长（教务处）")) < history.index(("complete", "李主任"))
-    assert any("您的办理已生效" in m for m in _events(app, "cs_head", "sign_answer"))
+    assert history.index(("sign_answer", "陈处长（教务处）")) < history.index(("complete", "郑主任（网信中心）"))
+    assert any("您的办理已生效" in m for m in _events(app, "nic_head", "sign_answer"))
     # answering again changes nothing
     resp = _api(cosigner, f"/api/v1/signatures/{sid}/answer", {"agree": True, "opinion": "再次同意"})
     assert resp.status_code == 409
-    assert len(_complete_rows(app, held)) == 1
-    nic_head = login("nic_head")
-    act(nic_head, held, APPROVE)  # and the process goes on from there
-    assert [t["title"] for t in request_json(head, held)["current_tasks"]] == ["网信中心提供数据"]
+    assert len([r for r in _complete_rows(app, held) if r.step == "网信中心审核"]) == 1
+    act(login("student_head"), held, APPROVE)  # and the process goes on from there
+    assert [t["title"] for t in request_json(nic, held)["current_tasks"]] == ["网信中心提供数据"]
 
 
 def test_after_signature_disagreed_gives_the_task_back_and_applies_nothing(app, login):
