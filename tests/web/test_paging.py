@@ -98,7 +98,8 @@ def forward_and_copy(login, n: int) -> list[int]:
     hr = login("hr_head")
     for task in hr.get("/api/v1/tasks?per_page=200").get_json()["tasks"]:
         if task["instance_id"] in ids:
-            assert hr.post(f"/tasks/{task['task_id']}/cc", {"users": ["me_handler"], "note": "请知悉"}).status_code == 302
+            resp = hr.post(f"/tasks/{task['task_id']}/cc", {"users": ["me_handler"], "note": "请知悉"})
+            assert resp.status_code == 302
     return ids
 
 
