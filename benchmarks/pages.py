@@ -9,6 +9,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -19,12 +20,19 @@ from sqlalchemy import event
 from app import create_app
 from app.extensions import db
 from app.models import User
+from app.models.types import CHINA_TZ
 from app.services.messaging import notify
 from config import TestingConfig
 
 PAGES = [("hr_head", "/inbox"), ("nic_head", "/inbox"), ("hr_head", "/api/v1/tasks"), ("cs_handler", "/requests"),
          ("hr_head", "/requests"), ("nic_head", "/requests"), ("supervisor", "/supervision/"),
-         ("supervisor", "/supervision/?status=attention&page=2"), ("cs_handler", "/requests?page=20")]
+         ("supervisor", "/supervision/?status=attention&page=2"), ("cs_handler", "/requests?page=20"),
+         # the supervisors' charts (oversight_charts) and the process analytics (issue 12)
+         ("supervisor", "/supervision/charts.json"), ("supervisor", "/supervision/report"),
+         ("admin", "/admin/analytics/share_request.json"),
+         ("admin", "/admin/analytics/share_request.json?version=1&from={week_ago}"),
+         ("admin", "/admin/analytics/share_request.json?applicant=college_cs&provider=hr"),
+         ("admin", "/admin/analytics/share_request?version=1")]
 
 
 def main() -> None:
@@ -43,7 +51,9 @@ def main() -> None:
     with app.app_context():
         event.listen(db.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
     print(f"{'page':52} {'p50 ms':>8} {'p95 ms':>8} {'SQL':>5}")
+    week_ago = (datetime.now(CHINA_TZ) - timedelta(days=7)).date().isoformat()
     for username, url in PAGES:
+        url = url.format(week_ago=week_ago)
         b = Browser(app, username)
         times = []
         for _ in range(args.rounds):

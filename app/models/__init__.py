@@ -22,5 +22,5 @@ from .timer import TimerRecord
 __all__ = ["AddedSigner", "AnalyticsFlow", "AnalyticsRefresh", "AnalyticsStep", "ApiToken", "Attachment", "AuditLog",
            "CalendarYear", "CarbonCopy", "CasTicket", "DataDomain", "DataGrant", "DataResource", "Delegation",
            "Department", "FormDefinition", "Notification", "NotificationDelivery", "ProcessDefinition",
-           "ProcessFormVersion", "ProcessInstance", "Role",
-           "SchedulerLease", "ShareClass", "TaskRecord", "TimerRecord", "User"]
+           "ProcessFormVersion", "ProcessInstance", "Role", "SchedulerLease", "ShareClass", "TaskRecord",
+           "TimerRecord", "User"]

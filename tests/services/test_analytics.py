@@ -13,6 +13,7 @@ from app.engine.calendar import WorkingCalendar
 from app.engine.paths import working_days_between
 from app.extensions import db
 from app.models import AnalyticsFlow, AnalyticsRefresh, AnalyticsStep
+from app.models.analytics import AnalyticsFlowDay, AnalyticsStepDay
 from app.models.types import CHINA_TZ
 from app.services.errors import ValidationFailed
 from app.services.oversight import analytics
@@ -28,9 +29,10 @@ def bj(*args) -> datetime:
 
 def _reset(app) -> None:
     with app.app_context():
-        for model in (AnalyticsStep, AnalyticsFlow, AnalyticsRefresh):
+        for model in (AnalyticsStep, AnalyticsFlow, AnalyticsStepDay, AnalyticsFlowDay, AnalyticsRefresh):
             db.session.execute(delete(model))
         db.session.commit()
+    analytics.clear_cache()
 
 
 @pytest.fixture()

@@ -10,6 +10,7 @@ process version."""
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -30,6 +31,7 @@ from ...models import (
     ProcessInstance,
     TaskRecord,
 )
+from ...models.analytics import AnalyticsFlowDay, AnalyticsStepDay
 from ...models.task import TaskState
 from ...models.types import CHINA_TZ, utcnow
 from ..calendar import current_calendar
@@ -44,6 +46,10 @@ REFRESH_LIMIT = 5000  # instances per run; the next run goes on where this one s
 SETTLE = timedelta(seconds=5)  # an instance changed less than this long ago waits for the next run (commit lag)
 HEAT_LEVELS = 5
 MAX_RANGE_DAYS = 3660
+CACHE_SIZE = 64  # filter combinations whose counted figures are kept per process
+
+_cache_lock = threading.Lock()
+_cache: dict[tuple, tuple] = {}
 
 
 @dataclass(frozen=True)
@@ -63,9 +69,10 @@ class Filters:
 
 # ---------------------------------------------------------------------------------------------------------- refresh
 
-def refresh(limit: int = REFRESH_LIMIT) -> int:
+def refresh(limit: int = REFRESH_LIMIT, settle: timedelta = SETTLE) -> int:
     """Count the completed steps and the flows taken of the instances changed since the last run (at most `limit`
-    of them, oldest change first, one short transaction per chunk). Returns the number of instances counted."""
+    of them, oldest change first, one short transaction per chunk). Instances changed within `settle` wait for the
+    next run (a transaction may commit a little after its timestamp). Returns the number of instances counted."""
     state = db.session.get(AnalyticsRefresh, 1)
     if state is None:
         state = AnalyticsRefresh(id=1, changed_to=None, last_id=0)
@@ -73,7 +80,7 @@ def refresh(limit: int = REFRESH_LIMIT) -> int:
         db.session.flush()
     now = utcnow()
     query = (select(ProcessInstance.id, ProcessInstance.updated_at)
-             .where(ProcessInstance.updated_at < now - SETTLE)
+             .where(ProcessInstance.updated_at < now - settle)
              .order_by(ProcessInstance.updated_at, ProcessInstance.id).limit(limit))
     if state.changed_to is not None:
         query = query.where(or_(ProcessInstance.updated_at > state.changed_to,
@@ -115,8 +122,8 @@ def _count_instances(ids: list[int]) -> None:
         instance = by_id[task.instance_id]
         steps.append({"task_id": task.id, "instance_id": instance.id, "definition_id": instance.definition_id,
                       "applicant_department_id": instance.applicant_department_id,
-                      "submitted_at": instance.created_at, "element_id": task.element_id,
-                      "working_days": working_days_between(calendar, task.created_at, task.completed_at),
+                      "submitted_at": instance.created_at, "day": _day(instance), "element_id": task.element_id,
+                      "working_days": round(working_days_between(calendar, task.created_at, task.completed_at), 2),
                       "negative": task.id in negative})
     flows = []
     for instance in instances:
@@ -133,13 +140,44 @@ def _count_instances(ids: list[int]) -> None:
                 taken[flow_id] = taken.get(flow_id, 0) + count
         flows += [{"instance_id": instance.id, "flow_id": flow_id, "definition_id": instance.definition_id,
                    "applicant_department_id": instance.applicant_department_id,
-                   "submitted_at": instance.created_at, "taken": count} for flow_id, count in taken.items()]
+                   "submitted_at": instance.created_at, "day": _day(instance), "taken": count}
+                  for flow_id, count in taken.items()]
+    days = {(i.definition_id, _day(i)) for i in instances}  # the daily sums to rebuild: now and before
+    for table in (AnalyticsStep, AnalyticsFlow):
+        days |= set(db.session.execute(select(table.definition_id, table.day).where(table.instance_id.in_(ids))
+                                       .distinct()).tuples())
     db.session.execute(delete(AnalyticsStep).where(AnalyticsStep.instance_id.in_(ids)))
     db.session.execute(delete(AnalyticsFlow).where(AnalyticsFlow.instance_id.in_(ids)))
     if steps:
         db.session.execute(insert(AnalyticsStep), steps)
     if flows:
         db.session.execute(insert(AnalyticsFlow), flows)
+    for definition_id, day in sorted(days):
+        _rebuild_day(definition_id, day)
+
+
+def _day(instance: ProcessInstance) -> date:
+    return instance.created_at.astimezone(CHINA_TZ).date()
+
+
+def _rebuild_day(definition_id: int, day: date) -> None:
+    """Sum one version's day of analytics_step and analytics_flow into the daily tables."""
+    db.session.execute(delete(AnalyticsStepDay).where(AnalyticsStepDay.definition_id == definition_id,
+                                                      AnalyticsStepDay.day == day))
+    db.session.execute(delete(AnalyticsFlowDay).where(AnalyticsFlowDay.definition_id == definition_id,
+                                                      AnalyticsFlowDay.day == day))
+    step_keys = (AnalyticsStep.definition_id, AnalyticsStep.day, AnalyticsStep.applicant_department_id,
+                 AnalyticsStep.element_id, AnalyticsStep.working_days, AnalyticsStep.negative)
+    db.session.execute(insert(AnalyticsStepDay).from_select(
+        ["definition_id", "day", "applicant_department_id", "element_id", "working_days", "negative", "passed"],
+        select(*step_keys, func.count()).where(AnalyticsStep.definition_id == definition_id,
+                                               AnalyticsStep.day == day).group_by(*step_keys)))
+    flow_keys = (AnalyticsFlow.definition_id, AnalyticsFlow.day, AnalyticsFlow.applicant_department_id,
+                 AnalyticsFlow.flow_id)
+    db.session.execute(insert(AnalyticsFlowDay).from_select(
+        ["definition_id", "day", "applicant_department_id", "flow_id", "taken"],
+        select(*flow_keys, func.sum(AnalyticsFlow.taken)).where(AnalyticsFlow.definition_id == definition_id,
+                                                                AnalyticsFlow.day == day).group_by(*flow_keys)))
 
 
 def _is_negative(detail: Any) -> bool:
@@ -230,40 +268,45 @@ def figures(process_key: str, filters: Filters, now: datetime | None = None) -> 
         names.update(diagram["steps"])
         ends.update(diagram["ends"])
 
-    def scoped(table, instance_column):
+    def scoped(table):
         conditions = [table.definition_id.in_(filters.definition_ids)]
-        start, end = _bounds(filters)
-        if start is not None:
-            conditions.append(table.submitted_at >= start)
-        if end is not None:
-            conditions.append(table.submitted_at < end)
+        if filters.date_from is not None:
+            conditions.append(table.day >= filters.date_from)
+        if filters.date_to is not None:
+            conditions.append(table.day <= filters.date_to)
         if applicant_id is not None:
             conditions.append(table.applicant_department_id == applicant_id)
         if filters.provider:
-            conditions.append(_held_by(instance_column, filters.provider))
+            conditions.append(_held_by(table.instance_id, filters.provider))
         return conditions
 
-    step_rows = {row.element_id: row for row in db.session.execute(
-        select(AnalyticsStep.element_id, func.count().label("passed"),
-               func.sum(case((AnalyticsStep.negative, 1), else_=0)).label("negative"))
-        .where(*scoped(AnalyticsStep, AnalyticsStep.instance_id)).group_by(AnalyticsStep.element_id))}
-    percentiles = _percentiles(scoped(AnalyticsStep, AnalyticsStep.instance_id))
+    state = db.session.get(AnalyticsRefresh, 1)
+    generation = (state.changed_to, state.last_id) if state is not None else None
+    key = (process_key, filters, generation)
+    with _cache_lock:
+        counted = _cache.get(key)
+    if counted is None:  # what the refresh job counted changes only when it runs: computed once per generation
+        # per instance when a providing department is chosen, else the daily sums
+        steps, flows = (AnalyticsStep, AnalyticsFlow) if filters.provider else (AnalyticsStepDay, AnalyticsFlowDay)
+        counted = (_step_figures(steps, scoped(steps)),
+                   db.session.execute(select(flows.flow_id, func.sum(flows.taken).label("taken"))
+                                      .where(*scoped(flows)).group_by(flows.flow_id)).all(),
+                   db.session.scalar(_requests_query(filters, applicant_id)))
+        with _cache_lock:
+            if len(_cache) >= CACHE_SIZE:
+                _cache.pop(next(iter(_cache)))
+            _cache[key] = counted
+    step_rows, flow_rows, requests = counted
     open_rows = {row.element_id: row for row in db.session.execute(_open_query(filters, applicant_id, now))}
-    flow_rows = db.session.execute(
-        select(AnalyticsFlow.flow_id, func.sum(AnalyticsFlow.taken).label("taken"))
-        .where(*scoped(AnalyticsFlow, AnalyticsFlow.instance_id)).group_by(AnalyticsFlow.flow_id)).all()
-    requests = db.session.scalar(_requests_query(filters, applicant_id))
 
     steps = []
     for element_id in list(names) + sorted((set(step_rows) | set(open_rows)) - set(names)):
-        done, still = step_rows.get(element_id), open_rows.get(element_id)
-        passed = int(done.passed) if done else 0
-        median, p90 = percentiles.get(element_id, (None, None))
+        passed, negative, median, p90 = step_rows.get(element_id, (0, 0, None, None))
+        still = open_rows.get(element_id)
         steps.append({"element_id": element_id, "name": names.get(element_id, element_id), "passed": passed,
                       "median_days": median, "p90_days": p90,
                       "open": int(still.open) if still else 0, "overdue": int(still.overdue or 0) if still else 0,
-                      "negative": int(done.negative or 0) if done else 0,
-                      "negative_share": round(int(done.negative or 0) / passed, 4) if passed else None})
+                      "negative": negative, "negative_share": round(negative / passed, 4) if passed else None})
     slowest = max((s["median_days"] or 0 for s in steps), default=0)
     for step in steps:
         step["heat"] = _level(step["median_days"], slowest) if step["passed"] else 0
@@ -271,11 +314,16 @@ def figures(process_key: str, filters: Filters, now: datetime | None = None) -> 
     flows = [{"flow_id": r.flow_id, "source": ends.get(r.flow_id, ("", ""))[0],
               "target": ends.get(r.flow_id, ("", ""))[1], "taken": int(r.taken), "level": _level(int(r.taken), most)}
              for r in sorted(flow_rows, key=lambda r: (-int(r.taken), r.flow_id))]
-    state = db.session.get(AnalyticsRefresh, 1)
     return {"process_key": process_key, "filters": filters.as_dict(), "definition_ids": list(filters.definition_ids),
             "requests": int(requests or 0), "steps": steps, "flows": flows,
             "refreshed_at": state.refreshed_at.isoformat(timespec="seconds") if state and state.refreshed_at else None,
             "now": now.isoformat(timespec="seconds")}
+
+
+def clear_cache() -> None:
+    """Forget the counted figures (tests that rewrite the aggregate tables)."""
+    with _cache_lock:
+        _cache.clear()
 
 
 def _bounds(filters: Filters) -> tuple[datetime | None, datetime | None]:
@@ -318,28 +366,41 @@ def _requests_query(filters: Filters, applicant_id: int | None):
     return select(func.count()).select_from(ProcessInstance).where(*_instance_conditions(filters, applicant_id))
 
 
-def _percentiles(conditions: list) -> dict[str, tuple[float, float]]:
-    """{element id: (median, p90)} of the working days, interpolated as PostgreSQL's percentile_cont does."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        rows = db.session.execute(
-            select(AnalyticsStep.element_id,
-                   func.percentile_cont(0.5).within_group(AnalyticsStep.working_days),
-                   func.percentile_cont(0.9).within_group(AnalyticsStep.working_days))
-            .where(*conditions).group_by(AnalyticsStep.element_id))
-        return {e: (round(float(m), 2), round(float(p), 2)) for e, m, p in rows}
-    values: dict[str, list[float]] = {}
-    for element_id, days in db.session.execute(
-            select(AnalyticsStep.element_id, AnalyticsStep.working_days).where(*conditions)
-            .order_by(AnalyticsStep.element_id, AnalyticsStep.working_days)):
-        values.setdefault(element_id, []).append(days)
-    return {e: (round(_percentile(v, 0.5), 2), round(_percentile(v, 0.9), 2)) for e, v in values.items()}
+def _step_figures(table, conditions: list) -> dict[str, tuple[int, int, float, float]]:
+    """{element id: (passed, returned or refused, median, p90 working days)} from analytics_step or its daily sums.
+    Durations are stored to 0.01 working day, so one grouped pass (element, duration, decision) gives exact
+    percentiles, interpolated as PostgreSQL's percentile_cont does, without sorting every row."""
+    groups: dict[str, list[tuple[float, int]]] = {}
+    negatives: dict[str, int] = {}
+    how_many = func.sum(table.passed) if table is AnalyticsStepDay else func.count()
+    for element_id, days, negative, count in db.session.execute(
+            select(table.element_id, table.working_days, table.negative, how_many).where(*conditions)
+            .group_by(table.element_id, table.working_days, table.negative)):
+        groups.setdefault(element_id, []).append((days, int(count)))
+        negatives[element_id] = negatives.get(element_id, 0) + (int(count) if negative else 0)
+    out = {}
+    for element_id, counted in groups.items():
+        counted.sort()
+        total = sum(c for _, c in counted)
+        out[element_id] = (total, negatives[element_id], round(_weighted_percentile(counted, total, 0.5), 2),
+                           round(_weighted_percentile(counted, total, 0.9), 2))
+    return out
 
 
-def _percentile(ordered: list[float], q: float) -> float:
-    position = q * (len(ordered) - 1)
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+def _weighted_percentile(counted: list[tuple[float, int]], total: int, q: float) -> float:
+    """percentile_cont over values given as sorted (value, how many) pairs."""
+    position = q * (total - 1)
+    low, high = int(position), min(int(position) + 1, total - 1)
+    at_low = at_high = None
+    seen = 0
+    for value, count in counted:
+        if at_low is None and low < seen + count:
+            at_low = value
+        if high < seen + count:
+            at_high = value
+            break
+        seen += count
+    return at_low + (at_high - at_low) * (position - low)
 
 
 def _level(value: float | None, top: float) -> int:
