@@ -250,7 +250,8 @@ def register_cli(app: Flask) -> None:
 
         with _domain_errors():
             result = backup.backup(path)
-        click.echo(f"已备份 {result.dialect} 数据库（{result.tables} 张表）到 {result.path}，{result.bytes} 字节")
+        click.echo(f"已备份 {result.dialect} 数据库（{result.tables} 张表）到 {result.path}，{result.bytes} 字节；"
+                   f"附件内容新复制 {result.attachments} 个文件到 {backup.attachments_dir(result.path)}")
 
     @app.cli.command("restore")
     @click.argument("path", type=click.Path(exists=True, dir_okay=False))
@@ -261,7 +262,8 @@ def register_cli(app: Flask) -> None:
 
         with _domain_errors():
             result = backup.restore(path, force=force)
-        click.echo(f"已从 {result.path} 恢复 {result.dialect} 数据库（{result.tables} 张表）")
+        click.echo(f"已从 {result.path} 恢复 {result.dialect} 数据库（{result.tables} 张表），"
+                   f"附件内容 {result.attachments} 个文件")
 
     @app.cli.command("inspections-start")
     def inspections_start() -> None:

@@ -343,3 +343,22 @@ def test_a_task_form_takes_files_and_a_docx_that_is_a_plain_zip_is_refused(app, 
         assert row.content_type.endswith("spreadsheetml.sheet")
     resp = handler.get(got[0]["url"])  # the applicant sees the delivery's list
     assert resp.status_code == 200 and resp.data == _xlsx()
+
+
+def test_backup_copies_the_attachment_store_beside_the_database_and_restore_brings_it_back(app, login, tmp_path):
+    from app.services.operations import backup
+
+    handler = login("cs_handler")
+    _submit_with_pdf(handler)
+    sha = hashlib.sha256(PDF).hexdigest()
+    with app.app_context():
+        store = attachment_files.root()
+        copied = backup.copy_attachments(store, backup.attachments_dir(tmp_path / "share.backup"))
+        assert copied == len(_files(app)) >= 1  # (earlier tests' content stays in the test store)
+        kept = tmp_path / "share.backup.attachments" / sha[:2] / sha[2:4] / sha
+        assert kept.read_bytes() == PDF
+        assert backup.copy_attachments(store, tmp_path / "share.backup.attachments") == 0  # incremental
+        restored = tmp_path / "restored"
+        assert backup.copy_attachments(tmp_path / "share.backup.attachments", restored) == copied
+        assert (restored / sha[:2] / sha[2:4] / sha).read_bytes() == PDF
+        assert backup.copy_attachments(tmp_path / "missing", restored) == 0

@@ -2,10 +2,17 @@
 application keeps writing), PostgreSQL through pg_dump -Fc / pg_restore (a consistent snapshot by MVCC).
 
 The connection parameters come from the application's database URL; a PostgreSQL password travels in PGPASSWORD,
-never on a command line."""
+never on a command line.
+
+Attachment content lives outside the database (ATTACHMENT_DIR, files named by their SHA-256, never changed once
+written). A backup copies that store beside the backup file, into `<backup>.attachments/`, after the database: every
+attachment row in the database copy had its content written before the row committed, so the copy holds all of it.
+Only files missing from the copy are copied, so backing up to the same name again is incremental. A restore copies
+`<backup>.attachments/` back into ATTACHMENT_DIR when it is there."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -17,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 
 from ...extensions import db
 from ..errors import DomainError
+from ..workflow import attachment_files
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -32,6 +40,7 @@ class Result:
     path: Path
     tables: int
     bytes: int
+    attachments: int = 0  # attachment content files copied (to <backup>.attachments/ or back into ATTACHMENT_DIR)
 
 
 def _url() -> URL:
@@ -98,7 +107,33 @@ def backup(path: str | Path) -> Result:
     else:
         raise BackupError(f"不支持的数据库类型：{url.get_backend_name()}")
     partial.replace(target)
-    return Result(url.get_backend_name(), target, tables, target.stat().st_size)
+    copied = copy_attachments(attachment_files.root(), attachments_dir(target))
+    return Result(url.get_backend_name(), target, tables, target.stat().st_size, copied)
+
+
+def attachments_dir(backup_path: str | Path) -> Path:
+    """Where a backup keeps the attachment content: beside it, `<backup>.attachments/`."""
+    path = Path(backup_path)
+    return path.with_name(path.name + ".attachments")
+
+
+def copy_attachments(source: Path, target: Path) -> int:
+    """Copy the content files (ab/cd/<sha256>) that `target` lacks, each through a temporary name; returns how many."""
+    if not source.is_dir():
+        return 0
+    copied = 0
+    for path in sorted(source.glob("??/??/*")):
+        if not re.fullmatch(r"[0-9a-f]{64}", path.name):
+            continue
+        dest = target / path.relative_to(source)
+        if dest.is_file() and dest.stat().st_size == path.stat().st_size:
+            continue  # named by its hash: the same name is the same content
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.partial")
+        shutil.copyfile(path, partial)
+        partial.replace(dest)
+        copied += 1
+    return copied
 
 
 def restore(path: str | Path, *, force: bool = False) -> Result:
@@ -139,4 +174,5 @@ def restore(path: str | Path, *, force: bool = False) -> Result:
               f"--dbname={dsn}", str(source)], env)
     else:
         raise BackupError(f"不支持的数据库类型：{backend}")
-    return Result(backend, source, table_count(), source.stat().st_size)
+    copied = copy_attachments(attachments_dir(source), attachment_files.root())
+    return Result(backend, source, table_count(), source.stat().st_size, copied)
