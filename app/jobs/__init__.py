@@ -173,14 +173,6 @@ def attachment_cleanup_job() -> None:
         attachments.cleanup_unbound()
 
 
-def analytics_refresh_job() -> None:
-    """Count the completed steps and flows taken of the instances changed since the last run (process analytics)."""
-    from ..services.oversight import analytics
-
-    with _app.app_context():
-        analytics.refresh()
-
-
 def ldap_sync_job() -> None:
     """Bring departments, users and heads in line with the directory (LDAP_SYNC_MINUTES); never raises."""
     from ..services.people.identity import ldap_sync
