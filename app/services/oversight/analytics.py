@@ -144,8 +144,8 @@ def _count_instances(ids: list[int]) -> None:
                   for flow_id, count in taken.items()]
     days = {(i.definition_id, _day(i)) for i in instances}  # the daily sums to rebuild: now and before
     for table in (AnalyticsStep, AnalyticsFlow):
-        days |= set(db.session.execute(select(table.definition_id, table.day).where(table.instance_id.in_(ids))
-                                       .distinct()).tuples())
+        days |= {(row[0], row[1]) for row in db.session.execute(
+            select(table.definition_id, table.day).where(table.instance_id.in_(ids)).distinct())}
     db.session.execute(delete(AnalyticsStep).where(AnalyticsStep.instance_id.in_(ids)))
     db.session.execute(delete(AnalyticsFlow).where(AnalyticsFlow.instance_id.in_(ids)))
     if steps:
@@ -199,8 +199,10 @@ def _diagram(definition_id: int) -> dict[str, Any]:
 def _parse_diagram(definition_id: int, xml: str) -> dict[str, Any]:
     root = etree.fromstring(xml.encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
     steps = {el.get("id"): (el.get("name") or el.get("id")) for el in root.iter(f"{{{BPMN_NS}}}userTask")}
+    labels = {el.get("id"): el.get("name") for el in root.iter() if el.get("id") and el.get("name")}
     flows = sequence_flows(xml)
-    return {"flows": flows, "steps": steps, "ends": {flow_id: pair for pair, flow_id in flows.items()}}
+    return {"flows": flows, "steps": steps, "labels": labels,
+            "ends": {flow_id: pair for pair, flow_id in flows.items()}}
 
 
 # ---------------------------------------------------------------------------------------------------------- figures
@@ -263,9 +265,11 @@ def figures(process_key: str, filters: Filters, now: datetime | None = None) -> 
         applicant_id = db.session.scalar(select(Department.id).where(Department.code == filters.applicant))
     diagrams = [_diagram(i) for i in filters.definition_ids]
     names: dict[str, str] = {}
+    labels: dict[str, str] = {}
     ends: dict[str, tuple[str, str]] = {}
     for diagram in diagrams:
         names.update(diagram["steps"])
+        labels.update(diagram["labels"])
         ends.update(diagram["ends"])
 
     def scoped(table):
@@ -311,9 +315,13 @@ def figures(process_key: str, filters: Filters, now: datetime | None = None) -> 
     for step in steps:
         step["heat"] = _level(step["median_days"], slowest) if step["passed"] else 0
     most = max((int(r.taken) for r in flow_rows), default=0)
-    flows = [{"flow_id": r.flow_id, "source": ends.get(r.flow_id, ("", ""))[0],
-              "target": ends.get(r.flow_id, ("", ""))[1], "taken": int(r.taken), "level": _level(int(r.taken), most)}
-             for r in sorted(flow_rows, key=lambda r: (-int(r.taken), r.flow_id))]
+    flows = []
+    for row in sorted(flow_rows, key=lambda r: (-int(r.taken), r.flow_id)):
+        source, target = ends.get(row.flow_id, ("", ""))
+        flows.append({"flow_id": row.flow_id, "name": labels.get(row.flow_id, ""), "source": source,
+                      "target": target, "source_name": labels.get(source, source),
+                      "target_name": labels.get(target, target), "taken": int(row.taken),
+                      "level": _level(int(row.taken), most)})
     return {"process_key": process_key, "filters": filters.as_dict(), "definition_ids": list(filters.definition_ids),
             "requests": int(requests or 0), "steps": steps, "flows": flows,
             "refreshed_at": state.refreshed_at.isoformat(timespec="seconds") if state and state.refreshed_at else None,
