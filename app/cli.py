@@ -32,14 +32,21 @@ def _local(moment: datetime) -> str:
 
 def register_cli(app: Flask) -> None:
     from .services.people import org
-    from .services.workflow import definitions
+    from .services.workflow import definitions, form_definitions
 
     @app.cli.command("deploy")
     def deploy() -> None:
-        """Deploy bpmn/*.bpmn (a changed file becomes a new version)."""
+        """Import forms/*.json (new content only; never over a form saved in the designer), then deploy bpmn/*.bpmn
+        (a changed file becomes a new version)."""
         org.seed_reference_data()
         try:
-            results = definitions.deploy_directory()
+            for f in form_definitions.import_directory():
+                if f.status != "unchanged":
+                    click.echo(f"表单 {f.message}", err=f.status == "skipped")
+            results = definitions.deploy_directory(import_forms=False)
+        except ValidationFailed as exc:
+            click.echo(f"错误 {exc.message}", err=True)
+            raise SystemExit(1) from exc
         except BpmnInvalid as exc:
             for p in exc.problems:
                 click.echo(f"错误 {p.element_id or '-'}: {p.reason}", err=True)

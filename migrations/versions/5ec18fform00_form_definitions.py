@@ -5,10 +5,17 @@ Revises: 5ec17elist00
 Create Date: 2026-11-25 14:00:00
 
 """
-from alembic import op
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
 import sqlalchemy as sa
+from alembic import op
 
 from app.models.types import UTCDateTime
+
+FORMS_DIR = Path(__file__).resolve().parents[2] / "forms"
 
 
 # revision identifiers, used by Alembic.
@@ -43,6 +50,21 @@ def upgrade():
         sa.UniqueConstraint("definition_id", "form_key"),
     )
     op.create_index("ix_process_form_version_definition_id", "process_form_version", ["definition_id"])
+    # the shipped forms as version 1, so that task pages keep working before the next `flask deploy` (which finds
+    # them unchanged); process versions deployed before this migration pin nothing and render the latest version
+    forms = sa.table("form_definition", sa.column("key"), sa.column("version"), sa.column("title"),
+                     sa.column("definition"), sa.column("sha256"), sa.column("source"),
+                     sa.column("created_at", UTCDateTime()))
+    rows = []
+    for path in sorted(FORMS_DIR.glob("*.json")):
+        form = json.loads(path.read_text(encoding="utf-8"))
+        canonical = json.dumps(form, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        rows.append({"key": form["key"], "version": 1, "title": form["title"],
+                     "definition": json.dumps(form, ensure_ascii=False, indent=2),
+                     "sha256": hashlib.sha256(canonical.encode("utf-8")).hexdigest(), "source": "file",
+                     "created_at": datetime.now(UTC)})
+    if rows:
+        op.bulk_insert(forms, rows)
 
 
 def downgrade():

@@ -84,10 +84,12 @@ def _newer_forms(definition_id: int, used_forms: set[str]) -> bool:
     return any(k in pinned and k in latest and latest[k][0] > pinned[k][0] for k in used_forms)
 
 
-def deploy_directory(directory: Path | None = None) -> list[DeployResult]:
+def deploy_directory(directory: Path | None = None, *, import_forms: bool = True) -> list[DeployResult]:
     """Deploy every bpmn/*.bpmn file (the defaults); a file deployed before makes no new version. The forms/*.json
-    defaults are imported first (form_definitions.import_directory: never over a form saved in the designer)."""
-    form_definitions.import_directory()
+    defaults are imported first (form_definitions.import_directory: never over a form saved in the designer) unless
+    the caller did (flask deploy, to print what was imported or skipped)."""
+    if import_forms:
+        form_definitions.import_directory()
     directory = directory or Path(current_app.config["BPMN_DIR"])
     return [deploy_xml(path.read_bytes(), path.name, skip_if_deployed_before=True)
             for path in sorted(directory.glob("*.bpmn"))]

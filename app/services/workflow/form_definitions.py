@@ -372,7 +372,8 @@ def pinned_versions(definition_id: int | None = None, *, instance_id: int | None
     memo = db.session.info.setdefault(_PINS, {})
     memo_key = ("definition", definition_id) if instance_id is None else ("instance", instance_id)
     if memo_key not in memo:
-        query = (select(ProcessFormVersion.form_key, FormDefinition.version, FormDefinition.sha256)
+        query = (select(ProcessFormVersion.definition_id, ProcessFormVersion.form_key, FormDefinition.version,
+                        FormDefinition.sha256)
                  .join(FormDefinition, (FormDefinition.key == ProcessFormVersion.form_key)
                        & (FormDefinition.version == ProcessFormVersion.form_version)))
         if instance_id is None:
@@ -380,7 +381,10 @@ def pinned_versions(definition_id: int | None = None, *, instance_id: int | None
         else:
             query = query.join(ProcessInstance, ProcessInstance.definition_id == ProcessFormVersion.definition_id) \
                 .where(ProcessInstance.id == instance_id)
-        memo[memo_key] = {k: (v, s) for k, v, s in db.session.execute(query)}
+        rows = db.session.execute(query).all()
+        memo[memo_key] = {k: (v, s) for _d, k, v, s in rows}
+        if rows:  # the same pins serve the request view's lookups by version
+            memo[("definition", rows[0][0])] = memo[memo_key]
     return memo[memo_key]
 
 
