@@ -302,6 +302,21 @@ def test_a_pending_signature_is_cancelled_when_its_task_stops_waiting(app, login
     assert any("已撤销" in m for m in _events(app, OUTSIDER, "sign_cancel"))
 
 
+def test_releasing_the_task_voids_its_signature(app, login):
+    handler, head, cosigner = login("cs_handler"), login("cs_head"), login(COSIGNER)
+    rid = submit(handler, {"course_schedule": ["kch"]})
+    task_id = my_task(head, rid)
+    sid = _api(head, f"/api/v1/tasks/{task_id}/add-signer", {
+        "user": COSIGNER, "position": "after", "reason": "请会签", "data": APPROVE}).get_json()["id"]
+    assert head.post(f"/tasks/{task_id}/release").status_code == 302  # back to the pool: the decision is dropped
+    resp = _api(cosigner, f"/api/v1/signatures/{sid}/answer", {"agree": True, "opinion": "同意"})
+    assert resp.status_code == 409 and "已自动撤销" in resp.get_json()["error"]
+    assert _complete_rows(app, rid) == []
+    assert cosigner.get(f"/api/v1/signatures/{sid}").get_json()["status"] == "cancelled"
+    act(head, rid, APPROVE)  # nothing holds the task any more
+    assert len(_complete_rows(app, rid)) == 1
+
+
 def _race(app, calls) -> list[object]:
     """Run each call in its own thread (own app context and session) at the same moment; their results or errors."""
     barrier = threading.Barrier(len(calls))

@@ -6,8 +6,8 @@
   same transaction as the agreement (so it happens exactly once); on disagree nothing is applied.
 
 The diagrams are never changed: a signature only holds the holder's task. A pending signature whose task stopped
-waiting for its requester (completed elsewhere, timer, return, transfer, instance ended) is cancelled when it is
-next read or answered."""
+waiting for its requester (completed elsewhere, timer, return, released to the pool, transferred, instance ended)
+is cancelled when it is next read or answered."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,7 +70,7 @@ def _signature(signature_id: int, *, fresh: bool = False) -> AddedSigner:
 def _stale(row: AddedSigner, task: TaskRecord, instance: ProcessInstance) -> bool:
     """The task no longer waits for the signature's requester."""
     return (task.state != TaskState.ready or instance.status in ENDED
-            or task.claimed_by_id not in (None, row.requested_by_id))
+            or task.claimed_by_id != row.requested_by_id)  # adding claims it: released or transferred since
 
 
 def _cancel_stale(rows: list[AddedSigner]) -> int:
@@ -110,6 +110,7 @@ def expire_stale(*, signer_id: int | None = None, task_id: int | None = None,
     stale = (select(AddedSigner).join(TaskRecord, TaskRecord.id == AddedSigner.task_id)
              .join(ProcessInstance, ProcessInstance.id == AddedSigner.instance_id)
              .where(*where, or_(TaskRecord.state != TaskState.ready, ProcessInstance.status.in_(ENDED),
+                                TaskRecord.claimed_by_id.is_(None),
                                 TaskRecord.claimed_by_id != AddedSigner.requested_by_id)))
     rows = db.session.scalars(stale).all()
     if not rows:
@@ -233,7 +234,7 @@ def answer(signature_id: int, user_id: int, agree: Any, opinion: Any) -> dict[st
         raise _invalid("agree", "请选择同意或不同意")
     text = _opinion_text(opinion)
     if expire_stale(signature_id=signature_id):
-        raise Conflict("该加签已自动撤销：任务已不在待办状态")
+        raise Conflict("该加签已自动撤销：任务已办结、流转或不再由发起人办理")
     row = _signature(signature_id, fresh=True)
     if row.status != SignStatus.pending:
         raise Conflict(f"该加签已{SIGN_STATUS_LABELS[row.status]}，不能再答复")
@@ -246,7 +247,7 @@ def answer(signature_id: int, user_id: int, agree: Any, opinion: Any) -> dict[st
             raise Conflict(f"该加签已{SIGN_STATUS_LABELS[current.status]}，不能再答复")
         task = db.session.get(TaskRecord, current.task_id, populate_existing=True)
         if _stale(current, task, instance):
-            raise Conflict("该加签已自动撤销：任务已不在待办状态")
+            raise Conflict("该加签已自动撤销：任务已办结、流转或不再由发起人办理")
         current.status = SignStatus.agreed if agree else SignStatus.disagreed
         current.opinion, current.answered_at = text, utcnow()
         verdict = "同意" if agree else "不同意"
@@ -283,7 +284,13 @@ def _apply_held(row: AddedSigner, signer: User, opinion: str) -> dict[str, Any]:
 def completion_check(record: TaskRecord, user: User, summary: str, cosign: Cosign | None) -> dict[str, Any]:
     """tasks.complete_task's hook, under the instance's lock before the engine runs. Without `cosign`: refuse while
     a signature is pending on the task (409). With it: mark that after-signature agreed in this transaction and
-    return what the completion's history row adds (the co-signer)."""
+    return what the completion's history row adds (the co-signer). Adding a signer claims the task for its holder
+    and a signature whose task is no longer claimed by its requester is void: an unclaimed task or one claimed by
+    someone else needs no query (the usual completion)."""
+    if record.claimed_by_id != user.id:
+        if cosign is not None:
+            raise Conflict("该加签已自动撤销：任务已不在发起人名下")
+        return {}
     pending = db.session.scalar(select(AddedSigner).where(AddedSigner.task_id == record.id,
                                                           AddedSigner.status == SignStatus.pending)
                                 .execution_options(populate_existing=True))
@@ -351,7 +358,7 @@ def pending_count(user_id: int) -> int:
         .join(ProcessInstance, ProcessInstance.id == AddedSigner.instance_id)
         .where(AddedSigner.signer_id == user_id, AddedSigner.status == SignStatus.pending,
                TaskRecord.state == TaskState.ready, ProcessInstance.status.not_in(ENDED),
-               or_(TaskRecord.claimed_by_id.is_(None), TaskRecord.claimed_by_id == AddedSigner.requested_by_id))) or 0
+               TaskRecord.claimed_by_id == AddedSigner.requested_by_id)) or 0
 
 
 def signature_list(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = None,
