@@ -132,7 +132,7 @@ def _check_expressions(root: etree._Element, known_form_keys: set[str] | None, k
             problems += _syntax(tid, props["department"], "eval", "部门表达式")
         key = props.get("formKey")
         if key and known_form_keys is not None and key not in known_form_keys:
-            problems.append(BpmnProblem(tid, f"表单 {key} 不存在（forms/{key}.json）"))
+            problems.append(BpmnProblem(tid, f"表单 {key} 不存在（请先在「表单管理」中新建或导入）"))
         roles = [r.strip() for r in (props.get("candidateRoles") or "").split(",") if r.strip()]
         unknown = [r for r in roles if known_roles is not None and r not in known_roles]
         if unknown:

@@ -168,3 +168,24 @@ def test_deploy_pins_the_latest_form_versions_and_a_redeploy_picks_up_newer_ones
 def _admin_id() -> int:
     from app.models import User
     return db.session.scalar(select(User.id).where(User.username == "admin"))
+
+
+def test_flask_deploy_prints_what_it_imported_and_skipped(app, tmp_path):
+    with app.app_context():
+        admin_id = _admin_id()
+        form_definitions.save({**copy.deepcopy(SIMPLE), "title": "设计器版本"}, admin_id)
+    (tmp_path / "reason_form.json").write_text(json.dumps(SIMPLE, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "other_form.json").write_text(json.dumps({**SIMPLE, "key": "other_form"}, ensure_ascii=False),
+                                              encoding="utf-8")
+    before = app.config["FORMS_DIR"]
+    app.config["FORMS_DIR"] = str(tmp_path)
+    try:
+        result = app.test_cli_runner().invoke(args=["deploy"])
+        assert result.exit_code == 0, result.output
+        assert "other_form.json 导入为第 1 版" in result.output
+        assert "reason_form.json 未导入：reason_form 的最新版本（第 1 版）是在表单设计器中保存的" in result.output
+        (tmp_path / "other_form.json").write_text('{"key": "other_form"}', encoding="utf-8")
+        result = app.test_cli_runner().invoke(args=["deploy"])
+        assert result.exit_code == 1 and "other_form.json：表单：缺少 title、fields" in result.output
+    finally:
+        app.config["FORMS_DIR"] = before
