@@ -154,7 +154,8 @@ def add_signer(task_id: int, user_id: int, username: Any, position: Any, reason:
     if position not in SIGN_POSITION_LABELS:
         raise _invalid("position", "请选择加签方式（前加签或后加签）")
     text = approval_actions._text(reason, "reason", "加签理由", required=True)
-    held = _held(task_forms.load_form(record.form_key), data) if position == SignPosition.after else None
+    held = (_held(task_forms.load_form(record.form_key, instance_id=record.instance_id), data)
+            if position == SignPosition.after else None)
 
     def work(instance: ProcessInstance) -> dict[str, Any]:
         current = approval_actions._record(task_id, fresh=True)
