@@ -10,6 +10,7 @@ waiting for its requester (completed elsewhere, timer, return, released to the p
 is cancelled when it is next read or answered."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,6 +136,10 @@ def _held(form: dict[str, Any], data: Any) -> dict[str, Any]:
         raise _invalid("data", "后加签须同时填写本环节的办理意见（data）")
     clean = task_forms.validate(form, data)
     values = {f["name"]: data[f["name"]] for f in form["fields"] if f["name"] in data}
+    try:
+        json.dumps(values)
+    except (TypeError, ValueError):  # e.g. a file posted with the form: it cannot wait in the database
+        raise _invalid("data", "后加签不能随表单上传文件，请先上传附件（/api/v1/attachments）或直接办理") from None
     if form.get("allow_withdraw"):
         clean["action"] = "submit"
     opinion = clean.get(form.get("opinion_field", ""), None) or None
