@@ -89,6 +89,12 @@ def clone(n: int) -> None:
         FROM process_instance i JOIN src s ON (i.id - :base - 1) % :sources = s.k AND i.id > :base
         JOIN process_instance p ON p.id = s.id JOIN task t ON t.instance_id = p.id"""),
                  {"codes": codes, "base": base, "sources": sources})
+    # the request list's involvement rows (migration 5ec1a1perf02), as services.workflow.progress keeps them
+    conn.execute(text("""
+        INSERT INTO instance_department (instance_id, department_code, created_at)
+        SELECT DISTINCT t.instance_id, t.department_code, i.created_at FROM task t
+        JOIN process_instance i ON i.id = t.instance_id
+        WHERE i.id > :base AND t.department_code IS NOT NULL"""), {"base": base})
     # notifications: every new task told its holders; a few hundred stay unread per person
     conn.execute(text("""
         INSERT INTO notification (user_id, instance_id, event, message, created_at, read_at, email_state)

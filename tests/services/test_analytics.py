@@ -3,7 +3,7 @@ the 2025 Dragon Boat holiday (Sat 31 May – Mon 2 June), then the refresh job a
 working days, open and overdue now, the share of returns, flows taken, filters; the HTTP endpoints' 403/422/404."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -172,3 +172,24 @@ def test_http_admin_only_422_and_404(app, login, journeys):
         assert denied.status_code == 403
         assert login(user).get("/admin/analytics/share_request").status_code == 403
 
+
+
+def test_a_step_sent_back_by_return_counts_as_a_return(app, login):
+    """退回 (rollback.return_to) cancels the holder's task instead of completing it: it still counts as a step that
+    was handled, and returned."""
+    from app.models import TaskRecord, User
+    from app.services.workflow import rollback
+
+    _reset(app)
+    handler = login("cs_handler")
+    rid = submit(handler, {"course_schedule": ["kch"]})
+    act(login("cs_head"), rid, APPROVE)
+    with app.app_context():
+        task = db.session.scalar(db.select(TaskRecord).where(TaskRecord.instance_id == rid,
+                                                             TaskRecord.element_id == "nic_review"))
+        nic = db.session.scalar(db.select(User.id).where(User.username == "nic_head"))
+        rollback.return_to(task.id, nic, "dept_head_sign", "承诺书签字不清，请重新签署")
+        assert analytics.refresh(settle=timedelta(0)) == 1
+        review = _steps(analytics.figures("share_request", analytics.parse_filters("share_request", {})))["nic_review"]
+        assert (review["passed"], review["negative"], review["negative_share"]) == (1, 1, 1.0)
+    _reset(app)

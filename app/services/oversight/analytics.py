@@ -107,18 +107,24 @@ def _count_instances(ids: list[int]) -> None:
 
     instances = list(db.session.scalars(select(ProcessInstance).where(ProcessInstance.id.in_(ids))))
     by_id = {i.id: i for i in instances}
-    negative = {row.task_id for row in db.session.execute(
-        select(AuditLog.task_id, AuditLog.action, AuditLog.detail)
-        .where(AuditLog.instance_id.in_(ids), AuditLog.task_id.is_not(None),
-               AuditLog.action.in_(("complete", *NEGATIVE_ACTIONS))))
-        if row.action in NEGATIVE_ACTIONS or _is_negative(row.detail)}
+    negative, sent_back = set(), set()  # sent back: a step ended by its own return action (退回), not completed
+    for row in db.session.execute(
+            select(AuditLog.task_id, AuditLog.action, AuditLog.detail)
+            .where(AuditLog.instance_id.in_(ids), AuditLog.task_id.is_not(None),
+                   AuditLog.action.in_(("complete", *NEGATIVE_ACTIONS)))):
+        if row.action in NEGATIVE_ACTIONS:
+            sent_back.add(row.task_id)
+        if row.action in NEGATIVE_ACTIONS or _is_negative(row.detail):
+            negative.add(row.task_id)
     calendar = current_calendar()
     steps = []
     for task in db.session.execute(
             select(TaskRecord.id, TaskRecord.instance_id, TaskRecord.element_id, TaskRecord.created_at,
-                   TaskRecord.completed_at)
-            .where(TaskRecord.instance_id.in_(ids), TaskRecord.state == TaskState.completed,
+                   TaskRecord.completed_at, TaskRecord.state)
+            .where(TaskRecord.instance_id.in_(ids), TaskRecord.state.in_((TaskState.completed, TaskState.cancelled)),
                    TaskRecord.completed_at.is_not(None))):
+        if task.state == TaskState.cancelled and task.id not in sent_back:
+            continue  # dropped by the process (a withdrawal, a timer, a cancellation): nobody decided it
         instance = by_id[task.instance_id]
         steps.append({"task_id": task.id, "instance_id": instance.id, "definition_id": instance.definition_id,
                       "applicant_department_id": instance.applicant_department_id,
