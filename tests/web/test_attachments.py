@@ -362,3 +362,32 @@ def test_backup_copies_the_attachment_store_beside_the_database_and_restore_brin
         assert backup.copy_attachments(tmp_path / "share.backup.attachments", restored) == copied
         assert (restored / sha[:2] / sha[2:4] / sha).read_bytes() == PDF
         assert backup.copy_attachments(tmp_path / "missing", restored) == 0
+
+
+def test_a_returned_application_offers_its_files_to_keep(app, login):
+    handler, head = login("cs_handler"), login("cs_head")
+    rid = _submit_with_pdf(handler, "第一版批文.pdf")
+    first = request_json(handler, rid)["attachments"][0]
+    resp = head.post(f"/tasks/{my_task(head, rid)}", {"decision": "return", "opinion": "请补充说明材料"})
+    assert resp.status_code == 302
+    task_id = my_task(handler, rid, "share_application")
+    page = handler.get(f"/tasks/{task_id}").get_data(as_text=True)
+    assert f'name="approval_doc__keep" value="{first["id"]}" checked' in page and "保留已上传的 第一版批文.pdf" in page
+    # a refused resubmission keeps the ticked file on offer, and asks for the new one again
+    form = application_form(handler, WANTED, purpose="")
+    resp = handler.post(f"/tasks/{task_id}", {**form, "approval_doc__keep": str(first["id"]),
+                                              "approval_doc": (io.BytesIO(PNG), "补充.png")},
+                        content_type="multipart/form-data")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422 and "保留已上传的 第一版批文.pdf" in html and "补充.png）未保存" in html
+    resp = handler.post(f"/tasks/{task_id}", {**application_form(handler, WANTED),
+                                              "approval_doc__keep": str(first["id"]),
+                                              "approval_doc": (io.BytesIO(PNG), "补充.png")},
+                        content_type="multipart/form-data")
+    assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
+    view = request_json(handler, rid)
+    latest = [h for h in view["history"] if h["attachments"]][-1]
+    assert sorted(a["name"] for a in latest["attachments"]) == ["第一版批文.pdf", "补充.png"]
+    assert sorted(a["name"] for a in view["attachments"]) == ["第一版批文.pdf", "补充.png"]  # each once
+    with app.app_context():  # the kept one stays bound to the submission that first carried it
+        assert db.session.get(Attachment, first["id"]).task_id is None

@@ -78,11 +78,17 @@ def validate_field(value: Any, errors: dict[str, str], field: dict[str, Any], re
     return out
 
 
-def echo(value: Any) -> list[str]:
-    """The names of files a refused submission carried: browsers cannot keep a file input, the page says so."""
-    if not isinstance(value, list):
-        return []
-    return [files.display_name(v.filename) for v in value if isinstance(v, Upload)]
+def echo(value: Any) -> dict[str, list]:
+    """A file field to render again: "reselect", the names of files a refused submission carried (browsers cannot
+    keep a file input: the page asks to choose them again), and "kept", attachments already on the request (a
+    returned form's earlier files, or those ticked to keep) offered as ticked boxes named <field>__keep."""
+    items = value if isinstance(value, list) else []
+    reselect = [files.display_name(v.filename) for v in items if isinstance(v, Upload)]
+    kept = [{**a, "size_label": human_size(a["size"])} for a in values_in(items)]
+    ids = [v.id for v in items if isinstance(v, Ref)] + [i for v in items if isinstance(v, str) and (i := parse_id(v))]
+    for row in db.session.scalars(select(Attachment).where(Attachment.id.in_(ids))) if ids else []:
+        kept.append({**row.value(), "size_label": human_size(row.size)})
+    return {"reselect": reselect, "kept": kept}
 
 
 def describe(value: Any) -> str:

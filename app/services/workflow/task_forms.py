@@ -76,7 +76,7 @@ def parse_post(form: dict[str, Any], multi: dict[str, list[str]]) -> dict[str, A
             raw[name] = [{"resource_id": rid, "fields": multi.get(f"fields_{rid}", [])}
                          for rid in _chosen_resources(name, multi)]
         elif f["type"] == "file":  # the files posted for it (the route merges request.files in)
-            raw[name] = posted_files(f, multi.get(name, []))
+            raw[name] = posted_files(f, multi.get(name, [])) + multi.get(f"{name}__keep", [])  # + ids kept
         elif f["type"] == "checkbox":
             raw[name] = any(v not in ("", "0", "false") for v in multi.get(name, []))
         else:
