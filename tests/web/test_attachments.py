@@ -391,3 +391,24 @@ def test_a_returned_application_offers_its_files_to_keep(app, login):
     assert sorted(a["name"] for a in view["attachments"]) == ["第一版批文.pdf", "补充.png"]  # each once
     with app.app_context():  # the kept one stays bound to the submission that first carried it
         assert db.session.get(Attachment, first["id"]).task_id is None
+
+
+def test_the_scheduler_runs_the_cleanup_daily(app, login, token_for):
+    from app import jobs
+
+    scheduler = jobs.build_scheduler(app, blocking=False)
+    try:
+        job = next(j for j in scheduler.get_jobs() if j.id == "attachment-cleanup")
+        assert "hour='3'" in str(job.trigger) and job.func is jobs.attachment_cleanup_job
+    finally:
+        jobs.shutdown()
+    resp = login("cs_handler").client.post("/api/v1/attachments", headers=token_for("cs_handler"),
+                                           content_type="multipart/form-data",
+                                           data={"field": "approval_doc", "file": (io.BytesIO(PDF), "旧.pdf")})
+    with app.app_context():
+        db.session.execute(update(Attachment).where(Attachment.id == resp.get_json()["id"])
+                           .values(uploaded_at=utcnow() - timedelta(days=2)))
+        db.session.commit()
+    jobs._app = app
+    jobs.attachment_cleanup_job()
+    assert _rows(app) == 0
