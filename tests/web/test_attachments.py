@@ -271,6 +271,12 @@ def test_hostile_file_names_are_stored_safely(app, login):
         assert "/" not in disposition.split("filename=")[1].split(";")[0] and "\u202e" not in unquote(disposition)
         with app.app_context():
             assert len(db.session.get(Attachment, att["id"]).filename) <= attachment_files.MAX_NAME
+    jpeg = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+    assert attachments.values_in([{"id": 1, "name": "x", "size": 1, "sha256": "s"}, {"id": "2"}]) == [
+        {"id": 1, "name": "x", "size": 1, "sha256": "s"}]
+    field = {"name": "f", "label": "材料", "accept": [".pdf", ".jpg"]}
+    assert attachment_files.check(field, "照片.JPEG", len(jpeg), jpeg) is None  # .jpeg is a .jpg
+    assert "只接受" in attachment_files.check(field, "照片.jfif", len(jpeg), jpeg)
     assert attachment_files.safe_filename("a\x00b.pdf") == "ab.pdf"  # (browsers cannot send these few)
     assert attachment_files.safe_filename('"; rm -rf /;\r\n.pdf') == ";.pdf"
     assert attachment_files.safe_filename("C:\\Users\\王\\批文.pdf") == "批文.pdf"

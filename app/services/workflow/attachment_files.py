@@ -62,6 +62,8 @@ def accepted(field: dict[str, Any]) -> list[str]:
         if ext not in KINDS:
             raise ValueError(f"field {field.get('name')}: cannot check the content of {ext} files")
         out.append(ext)
+    if ".jpg" in out and ".jpeg" not in out:
+        out.append(".jpeg")  # the same format under its other common name
     return out
 
 
