@@ -65,6 +65,20 @@ def main() -> None:
         times.sort()
         print(f"{username + ' ' + url:52} {statistics.median(times):8.1f} {times[int(0.95 * len(times)) - 1]:8.1f} "
               f"{statements[0]:5d}")
+    from app.services.oversight import analytics
+
+    with app.app_context():  # the analytics figures after each refresh: nothing cached yet
+        for label, query in (("analytics figures, cold (all requests)", {}),
+                             ("analytics figures, cold (provider=hr)", {"provider": "hr"})):
+            times = []
+            for _ in range(args.rounds):
+                analytics.clear_cache()
+                t0 = time.perf_counter()
+                analytics.figures("share_request", analytics.parse_filters("share_request", query))
+                times.append((time.perf_counter() - t0) * 1000)
+                db.session.rollback()
+            times.sort()
+            print(f"{label:52} {statistics.median(times):8.1f} {times[int(0.95 * len(times)) - 1]:8.1f}")
     with app.app_context():
         uid = db.session.scalar(db.select(User.id).where(User.username == "nic_head"))
         times = []

@@ -132,13 +132,16 @@ def _count_instances(ids: list[int]) -> None:
                       "working_days": round(working_days_between(calendar, task.created_at, task.completed_at), 2),
                       "negative": task.id in negative})
     flows = []
+    flow_ids: dict[int, dict[tuple[str, str], str]] = {}  # per version, read once per chunk
     for instance in instances:
         try:
             workflow = progress.load(instance)
         except Exception:  # an unreadable instance is left out of the flows, never stops the job
             log.warning("analytics: cannot load instance %s", instance.id, exc_info=True)
             continue
-        names = _flow_ids(instance.definition_id)
+        if instance.definition_id not in flow_ids:
+            flow_ids[instance.definition_id] = _diagram(instance.definition_id)["flows"]
+        names = flow_ids[instance.definition_id]
         taken: dict[str, int] = {}
         for pair, count in taken_transitions(workflow).items():
             flow_id = names.get(pair)
@@ -189,10 +192,6 @@ def _rebuild_day(definition_id: int, day: date) -> None:
 def _is_negative(detail: Any) -> bool:
     result = detail.get("result") if isinstance(detail, dict) else None
     return isinstance(result, dict) and result.get("decision") in NEGATIVE_DECISIONS
-
-
-def _flow_ids(definition_id: int) -> dict[tuple[str, str], str]:
-    return _diagram(definition_id)["flows"]
 
 
 def _diagram(definition_id: int) -> dict[str, Any]:
