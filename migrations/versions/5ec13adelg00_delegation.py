@@ -33,16 +33,15 @@ def upgrade():
     )
     op.create_index('ix_delegation_deputy', 'delegation', ['deputy_id', 'ends_at'])
     op.create_index('ix_delegation_principal', 'delegation', ['principal_id', 'ends_at'])
-    # a plain ADD COLUMN (SQLite cannot add a constraint without copying the table); the key on PostgreSQL
-    op.add_column('task', sa.Column('on_behalf_of_id', sa.Integer(), nullable=True))
-    if op.get_bind().dialect.name == "postgresql":
-        op.create_foreign_key('fk_task_on_behalf_of', 'task', 'user_account', ['on_behalf_of_id'], ['id'])
+    # SQLite copies the table to add the key (batch mode); PostgreSQL alters it in place
+    with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('on_behalf_of_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key('task_on_behalf_of_id_fkey', 'user_account', ['on_behalf_of_id'], ['id'])
 
 
 def downgrade():
-    if op.get_bind().dialect.name == "postgresql":
-        op.drop_constraint('fk_task_on_behalf_of', 'task', type_='foreignkey')
     with op.batch_alter_table('task', schema=None) as batch_op:
+        batch_op.drop_constraint('task_on_behalf_of_id_fkey', type_='foreignkey')
         batch_op.drop_column('on_behalf_of_id')
     op.drop_index('ix_delegation_principal', table_name='delegation')
     op.drop_index('ix_delegation_deputy', table_name='delegation')

@@ -130,6 +130,42 @@ def test_the_principal_still_acts_and_a_claim_by_the_principal_stays_the_princip
     assert [h["user"] for h in claim] == [ACTING]
 
 
+def test_a_task_the_deputy_claimed_stays_the_principals_also_after_the_delegation(app, login):
+    rid = _at_provider(login)
+    principal, deputy = login(PRINCIPAL), login(DEPUTY)
+    delegation_id = _delegate(principal).get_json()["id"]
+    task_id = my_task(deputy, rid)
+    assert _api(deputy, "POST", f"/api/v1/tasks/{task_id}/claim").status_code == 200
+    with app.app_context():
+        record = db.session.get(TaskRecord, task_id)
+        assert (record.claimed_by.username, record.on_behalf_of.username) == (DEPUTY, PRINCIPAL)
+    assert [t["task_id"] for t in _inbox(principal)] == [task_id]  # the principal still holds it
+    assert request_json(principal, rid)["current_tasks"][0]["can_act"] is True
+    _api(principal, "DELETE", f"/api/v1/delegations/{delegation_id}")
+    assert _inbox(deputy) == []
+    assert _api(deputy, "POST", f"/api/v1/tasks/{task_id}/complete", APPROVE).status_code == 403
+    act(principal, rid, {"decision": "approve", "opinion": "本人办理"})  # not stuck with the former deputy
+    with app.app_context():
+        record = db.session.get(TaskRecord, task_id)
+        assert (record.completed_by.username, record.on_behalf_of_id) == (PRINCIPAL, None)
+
+
+def test_the_deputy_releases_a_claim_and_the_principal_may_release_the_deputys(app, login):
+    first, second = _at_provider(login), _at_provider(login)
+    principal, deputy = login(PRINCIPAL), login(DEPUTY)
+    _delegate(principal)
+    one, two = my_task(deputy, first), my_task(deputy, second)
+    for task_id in (one, two):
+        assert _api(deputy, "POST", f"/api/v1/tasks/{task_id}/claim").status_code == 200
+    assert deputy.post(f"/tasks/{one}/release").status_code == 302
+    assert principal.post(f"/tasks/{two}/release").status_code == 302
+    with app.app_context():
+        rows = db.session.scalars(select(TaskRecord).where(TaskRecord.id.in_([one, two]))).all()
+        assert {(r.claimed_by_id, r.on_behalf_of_id) for r in rows} == {(None, None)}
+        release = db.session.scalars(select(AuditLog).where(AuditLog.action == "release").order_by(AuditLog.id)).all()
+        assert [bool(r.detail.get("on_behalf_of")) for r in release] == [True, False]
+
+
 def test_strangers_get_403_and_a_deputys_own_deputy_is_not_followed(app, login):
     rid = _at_provider(login)
     principal, deputy, stranger = login(PRINCIPAL), login(DEPUTY), login(STRANGER)

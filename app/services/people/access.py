@@ -74,6 +74,18 @@ def delegators(user: User) -> list[User]:
     return cached[1].get(user.id, [])
 
 
+def holds_claim(user: User, record: TaskRecord) -> bool:
+    """The open task is unclaimed, claimed by the user, or claimed by the user's deputy on the user's behalf (委托: the
+    principal keeps the tasks a deputy took, also after the delegation ends)."""
+    return record.claimed_by_id in (None, user.id) or record.on_behalf_of_id == user.id
+
+
+def claim_filter(user: User):
+    """holds_claim() as SQL."""
+    return or_(TaskRecord.claimed_by_id.is_(None), TaskRecord.claimed_by_id == user.id,
+               TaskRecord.on_behalf_of_id == user.id)
+
+
 def require_candidate(user: User, record: TaskRecord) -> None:
     if not is_candidate(user, record):
         raise Forbidden("您不是该任务的办理人")

@@ -17,7 +17,7 @@ from ..errors import Forbidden, NotFound, ValidationFailed
 from ..messaging import notify
 from ..paging import Page, request_number
 from ..people import delegations
-from ..people.access import acting_for, get_user, is_candidate
+from ..people.access import acting_for, get_user, holds_claim, is_candidate
 from ..security import audit
 from . import instance_lock, progress
 from .tasks import _already_done
@@ -39,7 +39,7 @@ def _require_holder(user: User, record: TaskRecord) -> None:
         raise Forbidden("您不是该任务的办理人")
     if record.state != TaskState.ready:
         raise _already_done(record)
-    if record.claimed_by_id not in (None, user.id):
+    if not holds_claim(user, record):
         raise Forbidden(f"该任务已由{record.claimed_by.display_name}签收，您不是当前办理人")
 
 
@@ -101,7 +101,8 @@ def transfer(task_id: int, user_id: int, to_username: Any, reason: Any) -> dict[
         current = _record(task_id, fresh=True)  # as it is now that we hold the lock
         _require_holder(user, current)
         progress.require_running(instance)
-        db.session.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(claimed_by_id=colleague.id),
+        db.session.execute(update(TaskRecord).where(TaskRecord.id == task_id).values(claimed_by_id=colleague.id,
+                                                                                          on_behalf_of_id=None),
                            execution_options={"synchronize_session": False})
         summary = f"转办给 {colleague.display_name}：{text}"
         on_behalf = delegations.behalf(acting_for(user, current))

@@ -24,7 +24,7 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..messaging import notify
 from ..oversight.supervision import deadline_status
 from ..paging import Page, request_number
-from ..people.access import OVERSIGHT_ROLES, candidate_filter, get_user, get_viewable_instance
+from ..people.access import OVERSIGHT_ROLES, candidate_filter, get_user, get_viewable_instance, holds_claim
 from ..people.delegations import acting_name
 from ..security import audit
 from ..security.audit import ACTION_LABELS
@@ -167,7 +167,7 @@ def _current_tasks(user: User, instance: ProcessInstance, open_tasks: list[TaskR
     returned = {**_returned(instance.id, open_tasks, workflow), **returned_by_reset(instance.id, open_tasks)}
     running = instance.status == InstanceStatus.running
     return [{**task_holder(t, calendar), "returned": returned.get(t.id),
-             "can_act": running and t.id in candidate_of and t.claimed_by_id in (None, user.id)}
+             "can_act": running and t.id in candidate_of and holds_claim(user, t)}
             for t in open_tasks]
 
 

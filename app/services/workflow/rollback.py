@@ -21,7 +21,8 @@ from ...models.task import TaskState
 from ...models.types import CHINA_TZ, utcnow
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..messaging import notify
-from ..people.access import get_user, get_viewable_instance, is_candidate
+from ..people import delegations
+from ..people.access import acting_for, get_user, get_viewable_instance, holds_claim, is_candidate
 from . import instance_lock, progress, timers
 
 MAX_REASON = 500
@@ -66,7 +67,7 @@ def _require_holder(user: User, record: TaskRecord) -> None:
         if record.state == TaskState.completed and record.completed_by is not None:
             raise Conflict(f"该任务已由{record.completed_by.display_name}于 {_when(record)} 办理，不能退回")
         raise Conflict("该任务已不在待办状态（流程已继续、已退回或已结束）")
-    if record.claimed_by_id not in (None, user.id):
+    if not holds_claim(user, record):  # 委托: a principal also holds what the deputy claimed for them
         raise Forbidden(f"该任务已由{record.claimed_by.display_name}签收，您不是当前办理人")
 
 
@@ -165,7 +166,8 @@ def return_to(task_id: int, user_id: int, target: Any, reason: Any) -> dict[str,
         if choice is None:
             raise _invalid("target", "只能退回到本任务之前已办理过的环节")
         before = _open_records(instance.id)
-        previous = db.session.get(TaskRecord, choice["task_id"]).completed_by
+        done_before = db.session.get(TaskRecord, choice["task_id"])
+        previous = done_before.on_behalf_of or done_before.completed_by  # 委托: back to the principal
         holder = previous if previous is not None and previous.active else None
         try:
             engine.reset(workflow, choice["target"])
@@ -175,7 +177,8 @@ def return_to(task_id: int, user_id: int, target: Any, reason: Any) -> dict[str,
         progress.persist(instance, workflow, actor_id=user.id, action=RETURN_ACTION, step=current.title,
                          task_id=task_id, opinion=text, claim_for={choice["target"]: holder} if holder else None,
                          detail={"summary": summary, "target": choice["target"], "target_step": choice["step"],
-                                 "target_title": choice["title"], "to": choice["completed_by"]})
+                                 "target_title": choice["title"], "to": choice["completed_by"],
+                                 **delegations.behalf(acting_for(user, current))})
         reopened = _reopened(instance.id, choice["target"])
         if holder is not None:
             notify.add([holder], "returned", f"{user.display_name}将「{current.title}」退回至「{choice['title']}」，"

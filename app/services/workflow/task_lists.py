@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, null, or_, select
+from sqlalchemy import ColumnElement, exists, func, null, or_, select
 from sqlalchemy.orm import aliased
 
 from ...extensions import db
@@ -43,7 +43,7 @@ from ..errors import ValidationFailed
 from ..oversight.supervision import open_task_order
 from ..paging import Page, request_number, search_words
 from ..people import access
-from ..people.access import OVERSIGHT_ROLES, candidate_filter, get_user
+from ..people.access import OVERSIGHT_ROLES, candidate_filter, claim_filter, get_user
 from . import task_forms
 from .requests import holder_view
 
@@ -268,7 +268,7 @@ def todo(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_pag
     now = utcnow()
     initiator, applicant = _names()
     where = [TaskRecord.state == TaskState.ready, ProcessInstance.status == InstanceStatus.running,
-             candidate_filter(user), or_(TaskRecord.claimed_by_id.is_(None), TaskRecord.claimed_by_id == user.id),
+             candidate_filter(user), claim_filter(user),  # 委托: with the tasks a deputy claimed for the user
              *_instance_filters(f, initiator, applicant, now, step_column=TaskRecord.title)]
     if f.overdue:
         where.append(TaskRecord.due_at <= now)
@@ -317,14 +317,16 @@ def done(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_pag
     behalf_column = getattr(TaskRecord, "on_behalf_of_id", None)  # 委托 (another change adds it)
     principal = aliased(User)
     extra = [principal.display_name] if behalf_column is not None else []
-    query = (_request_joins(
+    # the completion's audit row (its summary is the decision in words), found through the indexed instance_id
+    # (audit_log has no task_id index); the newest one should a step ever be recorded twice
+    decision = (select(AuditLog.detail).where(AuditLog.instance_id == TaskRecord.instance_id,
+                                              AuditLog.task_id == TaskRecord.id, AuditLog.action == "complete")
+                .order_by(AuditLog.id.desc()).limit(1).correlate(TaskRecord).scalar_subquery())
+    query = _request_joins(
         select(TaskRecord.id, TaskRecord.title, TaskRecord.completed_at, TaskRecord.due_at, TaskRecord.opinion,
-               AuditLog.detail, applicant.name, initiator.display_name, *REQUEST_COLUMNS, *extra)
+               decision, applicant.name, initiator.display_name, *REQUEST_COLUMNS, *extra)
         .select_from(TaskRecord).join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id),
         initiator, applicant)
-        # the completion's audit row, through the indexed instance_id (audit_log has no task_id index)
-        .outerjoin(AuditLog, and_(AuditLog.instance_id == TaskRecord.instance_id, AuditLog.task_id == TaskRecord.id,
-                                  AuditLog.action == "complete")))
     if behalf_column is not None:
         query = query.outerjoin(principal, principal.id == behalf_column)
     rows = db.session.execute(query.where(*where)

@@ -20,7 +20,15 @@ from ..messaging import notify
 from ..oversight.supervision import open_task_order
 from ..paging import Page, request_number
 from ..people import delegations
-from ..people.access import acting_for, candidate_filter, delegated_label, get_user, require_candidate
+from ..people.access import (
+    acting_for,
+    candidate_filter,
+    claim_filter,
+    delegated_label,
+    get_user,
+    holds_claim,
+    require_candidate,
+)
 from ..security import audit
 from . import attachments, instance_lock, progress, task_forms, timers
 from .requests import catalogue, holder_view, request_view, task_holder
@@ -34,7 +42,7 @@ def inbox(user_id: int, *, page: int = 1, per_page: int = 50, q: str | None = No
     user = get_user(user_id)
     now = utcnow()
     where = [TaskRecord.state == TaskState.ready, ProcessInstance.status == InstanceStatus.running,
-             candidate_filter(user), or_(TaskRecord.claimed_by_id.is_(None), TaskRecord.claimed_by_id == user.id)]
+             candidate_filter(user), claim_filter(user)]
     if q:
         number = request_number(q)
         words = or_(ProcessInstance.title.contains(q, autoescape=True), TaskRecord.title.contains(q, autoescape=True))
@@ -85,7 +93,7 @@ def _actionable(task_id: int, user_id: int) -> tuple[User, TaskRecord]:
     require_candidate(user, record)
     if record.state != TaskState.ready:
         raise _already_done(record)
-    if record.claimed_by_id not in (None, user.id):
+    if not holds_claim(user, record):
         raise Conflict(f"该任务已由{record.claimed_by.display_name}签收，不能办理")
     return user, record
 
@@ -118,9 +126,10 @@ def claim(task_id: int, user_id: int) -> None:
     user = get_user(user_id)
     record = _record(task_id)
     require_candidate(user, record)
+    principal = acting_for(user, record)  # 委托: a deputy's claim keeps the task the principal's too
     result = db.session.execute(update(TaskRecord).where(
         TaskRecord.id == task_id, TaskRecord.state == TaskState.ready, TaskRecord.claimed_by_id.is_(None))
-        .values(claimed_by_id=user.id))
+        .values(claimed_by_id=user.id, on_behalf_of_id=principal.id if principal else None))
     if result.rowcount != 1:
         db.session.rollback()
         record = _record(task_id)
@@ -130,7 +139,7 @@ def claim(task_id: int, user_id: int) -> None:
             return
         raise Conflict(f"该任务已由{record.claimed_by.display_name}签收")
     audit.record("claim", user_id=user.id, instance_id=record.instance_id, task_id=task_id, step=record.title,
-                 detail=delegations.behalf(acting_for(user, record)))
+                 detail=delegations.behalf(principal))
     db.session.commit()
 
 
@@ -140,8 +149,9 @@ def release(task_id: int, user_id: int) -> None:
     record = _record(task_id)
     require_candidate(user, record)
     result = db.session.execute(update(TaskRecord).where(
-        TaskRecord.id == task_id, TaskRecord.state == TaskState.ready, TaskRecord.claimed_by_id == user.id)
-        .values(claimed_by_id=None))
+        TaskRecord.id == task_id, TaskRecord.state == TaskState.ready,
+        or_(TaskRecord.claimed_by_id == user.id, TaskRecord.on_behalf_of_id == user.id))  # 委托: the deputy's too
+        .values(claimed_by_id=None, on_behalf_of_id=None))
     if result.rowcount != 1:
         db.session.rollback()
         raise Conflict("只能退回自己签收的待办任务")
@@ -178,7 +188,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
         current = db.session.get(TaskRecord, task_id, populate_existing=True)  # as it is now that we hold the lock
         if current.state != TaskState.ready:
             raise _already_done(current)
-        if current.claimed_by_id not in (None, user.id):
+        if not holds_claim(user, current):
             raise Conflict(f"该任务已由{current.claimed_by.display_name}签收，不能办理")
         progress.require_running(instance)
         cosigned = countersign.completion_check(current, user, summary, cosign)  # 加签 holds the task
