@@ -11,8 +11,8 @@ from ...extensions import db
 from ...models import DataResource, Department, ShareClass
 from ..errors import NotFound, ValidationFailed
 from ..inputs import parse_id
-from . import form_definitions
 from . import attachments as attachment_values
+from . import form_definitions
 from .attachment_files import uploads as posted_files
 
 FIELD_TYPES = {"text", "tel", "textarea", "radio", "select", "checkbox", "resources", "department", "resource",
