@@ -32,6 +32,7 @@ from ...models import (
     TaskRecord,
 )
 from ...models.analytics import AnalyticsFlowDay, AnalyticsStepDay
+from ...models.process import OPEN_STATUSES
 from ...models.task import TaskState
 from ...models.types import CHINA_TZ, utcnow
 from ..calendar import current_calendar
@@ -371,7 +372,9 @@ def _open_query(filters: Filters, applicant_id: int | None, now: datetime):
     return (select(TaskRecord.element_id, func.count().label("open"),
                    func.sum(case((TaskRecord.due_at < now, 1), else_=0)).label("overdue"))
             .join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id)
-            .where(TaskRecord.state == TaskState.ready, *_instance_conditions(filters, applicant_id))
+            # open instances only (their status index keeps this to the open few at any size)
+            .where(TaskRecord.state == TaskState.ready, ProcessInstance.status.in_(OPEN_STATUSES),
+                   *_instance_conditions(filters, applicant_id))
             .group_by(TaskRecord.element_id))
 
 
