@@ -232,3 +232,22 @@ def test_lists_answer_only_for_the_signed_in_user(app, login, world):
     assert outsider.get("/api/v1/tasks?scope=done&user=cs_head&completed_by_id=1").get_json()["tasks"] == []
     assert app.test_client().get("/api/v1/tasks?scope=done").status_code == 401
     assert app.test_client().get("/inbox/done").status_code == 302  # to the login page
+
+
+def test_a_deputys_done_list_names_the_principal(app, login):
+    """委托: the deputy completes the principal's task; it is on the deputy's 我已办 as 代 the principal."""
+    handler, head, deputy = login("cs_handler"), login("cs_head"), login("me_handler")
+    rid = submit(handler, {"course_schedule": ["kch"]})
+    today = utcnow().astimezone(CHINA_TZ).date().isoformat()
+    resp = head.client.post("/api/v1/delegations", json={"deputy": "me_handler", "starts_on": today,
+                                                         "ends_on": today, "reason": "出差"},
+                            headers={"X-CSRFToken": head.csrf})
+    assert resp.status_code == 201, resp.get_data(as_text=True)
+    todo = deputy.get("/api/v1/tasks").get_json()["tasks"]
+    assert [(t["instance_id"], t["on_behalf_of"]) for t in todo] == [(rid, "李主任")]
+    assert "李主任" in deputy.get("/inbox").get_data(as_text=True)
+    act(deputy, rid, APPROVE)
+    done = deputy.get("/api/v1/tasks?scope=done").get_json()["tasks"]
+    assert [(t["instance_id"], t["on_behalf_of"]) for t in done] == [(rid, "李主任")]
+    assert "代李主任办理" in deputy.get("/inbox/done").get_data(as_text=True)
+    assert head.get("/api/v1/tasks?scope=done").get_json()["tasks"] == []  # the principal did not act
