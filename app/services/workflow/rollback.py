@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from ...engine import rollback as engine
 from ...engine import runtime
@@ -71,11 +72,58 @@ def _require_holder(user: User, record: TaskRecord) -> None:
         raise Forbidden(f"该任务已由{record.claimed_by.display_name}签收，您不是当前办理人")
 
 
-def _completion(instance_id: int, engine_task_id: str) -> TaskRecord | None:
-    """The latest completed row of an engine task (a reset step has one row per round)."""
-    return db.session.scalar(select(TaskRecord).where(
-        TaskRecord.instance_id == instance_id, TaskRecord.engine_task_id == engine_task_id,
-        TaskRecord.state == TaskState.completed).order_by(TaskRecord.id.desc()).limit(1))
+class _Facts:
+    """What the checks read of one instance, each at most once: its completed task rows (with who completed them),
+    its open task rows and its 退回/收回 audit rows."""
+
+    def __init__(self, instance_id: int, open_records: list[TaskRecord]):
+        self.instance_id = instance_id
+        self.open = open_records
+        self._completed: list[TaskRecord] | None = None
+        self._audit: list[AuditLog] | None = None
+
+    @property
+    def completed(self) -> list[TaskRecord]:
+        """Oldest first."""
+        if self._completed is None:
+            self._completed = list(db.session.scalars(
+                select(TaskRecord).where(TaskRecord.instance_id == self.instance_id,
+                                         TaskRecord.state == TaskState.completed)
+                .options(joinedload(TaskRecord.completed_by)).order_by(TaskRecord.id)))
+        return self._completed
+
+    @property
+    def audit(self) -> list[AuditLog]:
+        """The instance's 退回 and 收回, newest first."""
+        if self._audit is None:
+            self._audit = list(db.session.scalars(
+                select(AuditLog).where(AuditLog.instance_id == self.instance_id,
+                                       AuditLog.action.in_((RETURN_ACTION, RECALL_ACTION)))
+                .options(joinedload(AuditLog.user)).order_by(AuditLog.id.desc())))
+        return self._audit
+
+    def completion(self, engine_task_id: str | None) -> TaskRecord | None:
+        """The latest completed row of an engine task (a reset step has one row per round)."""
+        return next((r for r in reversed(self.completed) if r.engine_task_id == engine_task_id), None)
+
+    def completer(self, engine_task_id: str | None) -> str:
+        done = self.completion(engine_task_id)
+        return done.completed_by.display_name if done is not None and done.completed_by else "他人"
+
+    def open_row(self, engine_task_id: str) -> TaskRecord | None:
+        return next((r for r in self.open if r.engine_task_id == engine_task_id), None)
+
+
+def _view_facts(instance_id: int, open_records: list[TaskRecord]) -> _Facts:
+    """One _Facts per request page (the banner and the offered actions share it), read once per transaction."""
+    transaction = db.session().get_transaction()
+    cached = db.session.info.get("rollback_facts")
+    if cached is not None and cached[0] is transaction and cached[1].instance_id == instance_id \
+            and cached[1].open == open_records:
+        return cached[1]
+    facts = _Facts(instance_id, open_records)
+    db.session.info["rollback_facts"] = (transaction, facts)
+    return facts
 
 
 def _open_records(instance_id: int) -> list[TaskRecord]:
@@ -128,13 +176,14 @@ def return_choices(task_id: int, user_id: int) -> list[dict[str, Any]]:
 
 
 def _targets(workflow: BpmnWorkflow, record: TaskRecord) -> list[dict[str, Any]]:
+    facts = _Facts(record.instance_id, [])
     try:
         steps = engine.return_targets(workflow, record.engine_task_id)
     except runtime.TaskNotReady:
         raise Conflict("该任务已不在待办状态（流程已继续、已退回或已结束）") from None
     out = []
     for step in steps:
-        done = _completion(record.instance_id, step.task_id)
+        done = facts.completion(step.task_id)
         if done is None:
             continue  # a step nobody completed in this system cannot be handed back to anyone
         person = done.completed_by
@@ -197,31 +246,21 @@ def return_to(task_id: int, user_id: int, target: Any, reason: Any) -> dict[str,
 
 # --- 撤回 -----------------------------------------------------------------------------------------------------------
 
-def _withdraw_problem(user: User, instance: ProcessInstance, workflow: BpmnWorkflow,
-                      open_records: list[TaskRecord]) -> str | None:
+def _withdraw_problem(instance: ProcessInstance, workflow: BpmnWorkflow, facts: _Facts) -> str | None:
     """None when the applicant may withdraw now: every open task follows the submission directly and nobody has
     claimed or completed anything since."""
     if instance.status != InstanceStatus.running:
         return "申请已不在办理中，不能撤回"
-    if not open_records:
+    if not facts.open:
         return "申请没有待办环节，不能撤回"
-    start = db.session.get(TaskRecord, _start_record_id(instance.id) or 0)
-    for record in open_records:
+    for record in facts.open:
         if record.claimed_by_id is not None:
             return f"「{record.title}」已由{record.claimed_by.display_name}签收，不能撤回"
         sender = engine.sending_step(workflow, record.engine_task_id)
-        if sender is None or start is None or sender != start.engine_task_id:
-            done = _completion(instance.id, sender) if sender else None
-            who = done.completed_by.display_name if done is not None and done.completed_by else "他人"
-            step = done.title if done is not None else record.title
-            return f"申请已由{who}办理（{step}），不能撤回"
+        if sender is None or engine.sending_step(workflow, sender) is not None:  # not straight from the start form
+            done = facts.completion(sender)
+            return f"申请已由{facts.completer(sender)}办理（{done.title if done else record.title}），不能撤回"
     return None
-
-
-def _start_record_id(instance_id: int) -> int | None:
-    """The row of the step that started the instance (the submitted 申请表); None for one the system started."""
-    return db.session.scalar(select(func.min(AuditLog.task_id)).where(AuditLog.instance_id == instance_id,
-                                                                       AuditLog.action == "submit"))
 
 
 def _require_applicant(user: User, instance: ProcessInstance) -> None:
@@ -240,7 +279,7 @@ def withdraw(instance_id: int, user_id: int, reason: Any) -> dict[str, Any]:
     def work(locked: ProcessInstance) -> dict[str, Any]:
         workflow = progress.load(locked)
         before = _open_records(locked.id)
-        problem = _withdraw_problem(user, locked, workflow, before)
+        problem = _withdraw_problem(locked, workflow, _Facts(locked.id, before))
         if problem is not None:
             raise Conflict(problem)
         engine.cancel(workflow)
@@ -258,30 +297,28 @@ def withdraw(instance_id: int, user_id: int, reason: Any) -> dict[str, Any]:
 
 # --- 收回 -----------------------------------------------------------------------------------------------------------
 
-def _recall_problem(workflow: BpmnWorkflow, record: TaskRecord) -> str | None:
+def _recall_problem(workflow: BpmnWorkflow, record: TaskRecord, facts: _Facts) -> str | None:
     """None when the completed task may be taken back: the user steps it led to are all still ready and nobody
     claimed them."""
     if record.instance.status != InstanceStatus.running:
         return "申请已不在办理中，不能收回"
     if record.state != TaskState.completed or not engine.is_completed(workflow, record.engine_task_id):
         return "该环节已被退回或收回，不能收回"
-    newer = _completion(record.instance_id, record.engine_task_id)
+    newer = facts.completion(record.engine_task_id)
     if newer is not None and newer.id != record.id:
         return "该环节已重新办理，不能收回此前的意见"
-    if record.id == _start_record_id(record.instance_id):
+    if engine.sending_step(workflow, record.engine_task_id) is None:  # the first step: the submitted form
         return "提交的申请不能收回；尚无人办理时可撤回申请"
     if engine.in_multi_instance(workflow, record.engine_task_id):
         return "多部门并行审核中的单个意见不能收回，请联系后续办理人退回"
     following = engine.followers(workflow, record.engine_task_id)
     for step in following:
         if not step.ready:
-            done = _completion(record.instance_id, step.task_id)
-            who = done.completed_by.display_name if done is not None and done.completed_by else "他人"
-            return f"下一步已由{who}办理（{step.title}），不能收回"
+            return f"下一步已由{facts.completer(step.task_id)}办理（{step.title}），不能收回"
     if not following:
         return "下一步尚未开始或流程已继续，不能收回"
     for step in following:
-        row = _reopened(record.instance_id, step.task_id)
+        row = facts.open_row(step.task_id)
         if row is not None and row.claimed_by_id is not None:
             return f"下一步已由{row.claimed_by.display_name}签收（{step.title}），不能收回"
     return None
@@ -299,10 +336,10 @@ def recall(task_id: int, user_id: int, reason: Any) -> dict[str, Any]:
     def work(instance: ProcessInstance) -> dict[str, Any]:
         current = _record(task_id, fresh=True)
         workflow = progress.load(instance)
-        problem = _recall_problem(workflow, current)
+        before = _open_records(instance.id)
+        problem = _recall_problem(workflow, current, _Facts(instance.id, before))
         if problem is not None:
             raise Conflict(problem)
-        before = _open_records(instance.id)
         try:
             engine.reset(workflow, current.engine_task_id)
         except runtime.EngineError as exc:
@@ -326,16 +363,14 @@ def recall(task_id: int, user_id: int, reason: Any) -> dict[str, Any]:
 def view_actions(user: User, instance: ProcessInstance, workflow: BpmnWorkflow,
                  open_records: list[TaskRecord]) -> dict[str, Any]:
     """What the request page offers this user: 撤回申请 (the applicant, while allowed) and 收回 of their latest
-    decision (while allowed). Reads only."""
-    can_withdraw = (instance.initiator_id == user.id
-                    and _withdraw_problem(user, instance, workflow, open_records) is None)
+    decision (while allowed). Reads only: one query (the completed rows), shared with returned_by_reset()."""
+    facts = _view_facts(instance.id, open_records)
+    can_withdraw = instance.initiator_id == user.id and _withdraw_problem(instance, workflow, facts) is None
     recall_task = None
     if instance.status == InstanceStatus.running and open_records:
-        mine = db.session.scalar(select(TaskRecord).where(
-            TaskRecord.instance_id == instance.id, TaskRecord.completed_by_id == user.id,
-            TaskRecord.state == TaskState.completed).order_by(TaskRecord.completed_at.desc(), TaskRecord.id.desc())
-            .limit(1))
-        if mine is not None and _recall_problem(workflow, mine) is None:
+        mine = max((r for r in facts.completed if r.completed_by_id == user.id),
+                   key=lambda r: (r.completed_at, r.id), default=None)
+        if mine is not None and _recall_problem(workflow, mine, facts) is None:
             recall_task = {"task_id": mine.id, "title": mine.title}
     return {"can_withdraw": can_withdraw, "recall": recall_task}
 
@@ -345,17 +380,18 @@ def returned_by_reset(instance_id: int, open_records: list[TaskRecord]) -> dict[
     Only when the latest reset of the task's step was a 退回 (a 收回 reopens without a banner)."""
     if not open_records:
         return {}
-    rows = db.session.scalars(select(AuditLog).where(AuditLog.instance_id == instance_id,
-                                                     AuditLog.action.in_((RETURN_ACTION, RECALL_ACTION)))
-                              .order_by(AuditLog.id.desc()))
+    facts = _view_facts(instance_id, open_records)
+    done_before = {r.engine_task_id for r in facts.completed}  # a reset reopens a step under its own engine id
+    reopened = [r for r in open_records if r.engine_task_id in done_before]
+    if not reopened:
+        return {}
     latest: dict[str, AuditLog] = {}
-    for row in rows:
+    for row in facts.audit:
         latest.setdefault(str((row.detail or {}).get("target", "")), row)
     out = {}
-    for record in open_records:
+    for record in reopened:
         row = latest.get(record.engine_task_id)
         if row is not None and row.action == RETURN_ACTION:  # only a reset reopens a step under its engine id
             out[record.id] = {"step": row.step, "by": row.user.display_name if row.user else "系统", "at": row.at,
                               "reason": row.opinion or ""}
     return out
-
