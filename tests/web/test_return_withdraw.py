@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import time_machine
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.extensions import db
 from app.models import AuditLog, Notification, ProcessInstance, TaskRecord, TimerRecord, User
@@ -14,6 +14,7 @@ from app.models.timer import TimerState
 from app.services.workflow import tasks
 
 from .journey import act, application_form, my_task, request_json, submit
+from .test_transfer_cc import COLLEAGUE, colleagues  # noqa: F401  (the fixture)
 
 APPROVE = {"decision": "approve", "opinion": "同意"}
 BOTH_PROVIDERS = {"student_basic": ["xh", "xm"], "staff_basic": ["gh"]}
@@ -338,3 +339,19 @@ def test_recall_of_the_forwarding_drops_both_reviews_and_their_timers(app, login
     with app.app_context():
         instance = db.session.get(ProcessInstance, rid)
         assert instance.status == "running" and instance.current_step == "网信中心审核"
+
+
+def test_return_to_a_step_whose_former_holder_left_goes_to_the_steps_candidates(app, login, colleagues):  # noqa: F811
+    handler, nic_head = login("cs_handler"), login("nic_head")
+    rid = submit(handler, {"course_schedule": ["kch"]})
+    act(login(COLLEAGUE), rid, APPROVE)  # 孙副主任 signs for the department, then leaves
+    with app.app_context():
+        db.session.execute(update(User).where(User.username == COLLEAGUE).values(active=False))
+        db.session.commit()
+    task_id = my_task(nic_head, rid)
+    resp = _api(nic_head, f"/api/v1/tasks/{task_id}/return", {"target": "dept_head_sign", "reason": "请重新签署"})
+    assert resp.status_code == 200 and resp.get_json()["claimed_by"] is None
+    view = request_json(handler, rid)
+    assert [(t["title"], t["claimed_by"]) for t in view["current_tasks"]] == [("部门负责人签署承诺", None)]
+    assert any("部门负责人签署承诺" in m for m in _notes(app, "cs_head", "new_task"))  # the step's candidates
+    assert my_task(login("cs_head"), rid) == resp.get_json()["new_task_id"]

@@ -217,7 +217,9 @@ def return_to(task_id: int, user_id: int, target: Any, reason: Any) -> dict[str,
         before = _open_records(instance.id)
         done_before = db.session.get(TaskRecord, choice["task_id"])
         previous = done_before.on_behalf_of or done_before.completed_by  # 委托: back to the principal
-        holder = previous if previous is not None and previous.active else None
+        # claimed for them while they may still hold the step; otherwise it goes back to the step's candidates
+        may_hold = previous is not None and previous.active and is_candidate(previous, done_before, delegated=False)
+        holder = previous if may_hold else None
         try:
             engine.reset(workflow, choice["target"])
         except runtime.EngineError as exc:
