@@ -112,7 +112,7 @@ def test_every_tab_and_filter_keeps_its_statement_count(app, login):
     assert max(many.values()) <= 15, many
     # the broad filters kept every row: the counted pages really held 60
     assert login("hr_head").get("/api/v1/tasks?per_page=200" + BROAD).get_json()["total"] == 60
-    assert login("cs_head").get("/api/v1/tasks?scope=done&per_page=200" + BROAD).get_json()["total"] == 60
+    assert len(login("cs_head").get("/api/v1/tasks?scope=done&per_page=200" + BROAD).get_json()["tasks"]) == 60
     assert len(login("cs_handler").get("/api/v1/requests?scope=mine&per_page=200" + BROAD).get_json()["requests"]) == 60
     assert login("me_handler").get("/api/v1/cc?per_page=200" + BROAD).get_json()["total"] == 60
 

@@ -2,16 +2,17 @@
 each with the same search and filters.
 
 Every list is a fixed number of statements whatever the history: the user (1), the process key check (1, only with
-`process`), the resources matching the search words (1, only with `q`), the count (1, not for 'involved'), the rows
-with every name joined in (1) and, for the open tasks, the working calendar (1). Indexes (migration 5ec17elist00):
-task(completed_by_id, completed_at, id) for 我已办, process_instance(initiator_id, created_at, id) for 我发起的; the
-other lists use ix_task_open, ix_carbon_copy_recipient and ix_process_instance_created.
+`process`), the resources matching the search words (1, only with `q`), the count (1, 待办 and 抄送我的 only, as
+before), the rows with every name joined in (1) and, for the open tasks, the working calendar (1). 我已办, 我发起的
+and the request lists grow with a person's history: no count there; one row more than the page says has_next.
+Indexes (migration 5ec17elist00): task(completed_by_id, completed_at, id) for 我已办, process_instance(initiator_id,
+created_at, id) for 我发起的; the other lists use ix_task_open, ix_carbon_copy_recipient, ix_process_instance_created.
 
-Search words (q) match a request number (#123), the request's title, the applicant's name, the applicant department's
-name, or a resource's name or code. Resources are found without reading the stored workflows: the few catalogue
-entries whose name or code contain the words are read first (data_resource is small), then a request matches when
-its title names one of them (a share request's title lists every resource applied for, "X申请使用A、B") or a grant
-row links it to one (data_grant.resource_id is indexed)."""
+Search words (q) match a request number, the request's title, the applicant's name, the applicant department's name,
+or a resource's name or code; '#123' is request 123 only (a primary-key lookup). Resources are found without reading
+the stored workflows: the few catalogue entries whose name or code contain the words are read first (data_resource is
+small), then a request matches when its title names one of them (a share request's title lists every resource
+applied for, "X申请使用A、B") or a grant row links it to one (data_grant.resource_id is indexed)."""
 from __future__ import annotations
 
 import re
@@ -182,6 +183,8 @@ def _resource_terms(q: str) -> tuple[list[str], list[int]]:
 
 def _search(q: str, initiator, applicant) -> ColumnElement[bool]:
     number = request_number(q)
+    if number is not None and q.startswith("#"):  # '#123': that request only (its primary key, no text scan)
+        return ProcessInstance.id == number
     terms = [ProcessInstance.title.contains(q, autoescape=True), initiator.display_name.contains(q, autoescape=True),
              applicant.name.contains(q, autoescape=True)]
     if number is not None:
@@ -311,9 +314,6 @@ def done(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_pag
                                 completed_column=TaskRecord.completed_at)]
     if f.overdue:
         where.append(TaskRecord.completed_at > TaskRecord.due_at)
-    base = _request_joins(select(func.count()).select_from(TaskRecord)
-                          .join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id), initiator, applicant)
-    total = db.session.scalar(base.where(*where))
     behalf_column = getattr(TaskRecord, "on_behalf_of_id", None)  # 委托 (another change adds it)
     principal = aliased(User)
     extra = [principal.display_name] if behalf_column is not None else []
@@ -331,23 +331,19 @@ def done(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_pag
         query = query.outerjoin(principal, principal.id == behalf_column)
     rows = db.session.execute(query.where(*where)
                               .order_by(TaskRecord.completed_at.desc(), TaskRecord.id.desc())
-                              .limit(per_page).offset((page - 1) * per_page)).all()
+                              .limit(per_page + 1).offset((page - 1) * per_page)).all()
     items = []
-    for r in rows:
+    for r in rows[:per_page]:
         detail = r[5] if isinstance(r[5], dict) else {}
         items.append({**_request_item(r[8:17]), "task_id": r[0], "title": r[1], "completed_at": r[2],
                       "due_at": r[3], "late": bool(r[2] and r[3] and r[2] > r[3]), "opinion": r[4],
                       "decision": detail.get("summary") or "", "applicant_department": r[6],
                       "initiator": r[7] or "系统", "on_behalf_of": r[17] if extra else None})
-    return _page(items, page, per_page, total, f)
+    return _page(items, page, per_page, None, f, len(rows) > per_page)
 
 
-def _request_list(where: list, f: ListFilters, page: int, per_page: int, *, counted: bool,
-                  initiator, applicant) -> Page:
-    total = None
-    if counted:
-        total = db.session.scalar(_request_joins(select(func.count()).select_from(ProcessInstance),
-                                                 initiator, applicant).where(*where))
+def _request_list(where: list, f: ListFilters, page: int, per_page: int, *, initiator, applicant) -> Page:
+    """Requests newest first, one page and whether another follows (no count: it would grow with history)."""
     now = utcnow()
     due = (select(func.min(TaskRecord.due_at)).where(TaskRecord.instance_id == ProcessInstance.id,
                                                       TaskRecord.state == TaskState.ready)
@@ -356,11 +352,11 @@ def _request_list(where: list, f: ListFilters, page: int, per_page: int, *, coun
         select(*REQUEST_COLUMNS, applicant.name, initiator.display_name, due).select_from(ProcessInstance),
         initiator, applicant).where(*where)
         .order_by(ProcessInstance.created_at.desc(), ProcessInstance.id.desc())
-        .limit(per_page + (0 if counted else 1)).offset((page - 1) * per_page)).all()
+        .limit(per_page + 1).offset((page - 1) * per_page)).all()
     items = [{**_request_item(r), "id": r[0], "title": r[1], "applicant_department": r[9],
               "initiator": r[10] or "系统", "next_due_at": r[11], "overdue": bool(r[11] and r[11] <= now)}
              for r in rows[:per_page]]
-    return _page(items, page, per_page, total, f, None if counted else len(rows) > per_page)
+    return _page(items, page, per_page, None, f, len(rows) > per_page)
 
 
 def mine(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_page: int = 50) -> Page:
@@ -373,7 +369,7 @@ def mine(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_pag
     where = [ProcessInstance.initiator_id == user.id, *_instance_filters(f, initiator, applicant, now)]
     if f.overdue:
         where.append(_overdue_open(now))
-    return _request_list(where, f, page, per_page, counted=True, initiator=initiator, applicant=applicant)
+    return _request_list(where, f, page, per_page, initiator=initiator, applicant=applicant)
 
 
 def involved(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_page: int = 50) -> Page:
@@ -391,7 +387,7 @@ def involved(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per
              *_instance_filters(f, initiator, applicant, now)]
     if f.overdue:
         where.append(_overdue_open(now))
-    return _request_list(where, f, page, per_page, counted=False, initiator=initiator, applicant=applicant)
+    return _request_list(where, f, page, per_page, initiator=initiator, applicant=applicant)
 
 
 def visible(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_page: int = 50,
@@ -412,7 +408,7 @@ def visible(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_
         where.append(applicant.code == department)
     if f.overdue:
         where.append(_overdue_open(now))
-    result = _request_list(where, f, page, per_page, counted=False, initiator=initiator, applicant=applicant)
+    result = _request_list(where, f, page, per_page, initiator=initiator, applicant=applicant)
     result.filters["department"] = department or ""
     return result
 
