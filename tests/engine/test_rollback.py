@@ -137,3 +137,36 @@ def test_parallel_branches_never_offer_the_other_branch_and_reset_joins_again():
     rollback.reset(again, targets["a"])  # before the block: both branches run again
     _do(again, "a", {})
     assert _ready(again) == ["b", "c"]
+
+
+TIMED = ('<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions '
+         'xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+         'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" '
+         'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="defs" '
+         'targetNamespace="http://bpmn.io/schema/bpmn"><bpmn:process id="timed" name="限时" isExecutable="true">'
+         '<bpmn:startEvent id="start" />' + "".join(_user_task(t) for t in ("a", "b", "c"))
+         + '<bpmn:boundaryEvent id="b_due" name="期限" cancelActivity="true" attachedToRef="b">'
+           '<bpmn:timerEventDefinition><bpmn:timeDate xsi:type="bpmn:tFormalExpression">due</bpmn:timeDate>'
+           '</bpmn:timerEventDefinition></bpmn:boundaryEvent>'
+           '<bpmn:endEvent id="end" /><bpmn:endEvent id="late" />'
+         + _flows(("start", "a"), ("a", "b"), ("b", "c"), ("c", "end"), ("b_due", "late"))
+         + "</bpmn:process></bpmn:definitions>")
+
+
+def test_returning_to_a_step_with_a_deadline_arms_its_boundary_timer_again():
+    parsed = parse_bpmn(TIMED.encode(), "timed.bpmn")
+    wf = runtime.start_workflow(parsed.spec, parsed.subprocess_specs, {"due": "2030-01-02T09:00:00+08:00"})
+    _do(wf, "a", {})
+    b = _id(wf, "b")
+    (timer,) = runtime.pending_timers(wf)
+    runtime.complete_user_task(wf, b, {})
+    assert runtime.pending_timers(wf) == []  # b done: its deadline is gone
+    (target,) = [s for s in rollback.return_targets(wf, _id(wf, "c")) if s.element_id == "b"]
+    rollback.reset(wf, target.task_id)
+    wf = load_workflow(dump_workflow(wf, with_spec=True))
+    assert _ready(wf) == ["b"]
+    (again,) = runtime.pending_timers(wf)
+    assert (again.element_id, again.task_id, again.due_at) == ("b_due", timer.task_id, timer.due_at)
+    _do(wf, "b", {})
+    _do(wf, "c", {})
+    assert runtime.end_event(wf) == ("end", "end")

@@ -115,6 +115,8 @@ def test_return_to_the_department_head_by_engine_id_and_the_same_task_twice_is_4
     assert any("请负责人确认承诺" in m for m in _notes(app, "cs_head", "returned"))
     again = _api(nic_head, f"/api/v1/tasks/{task_id}/return", {"target": "dept_head_sign", "reason": "再退一次"})
     assert again.status_code == 409 and "不在待办" in again.get_json()["error"]
+    late = _api(nic_head, f"/api/v1/tasks/{task_id}/complete", APPROVE)  # the returned task cannot be completed
+    assert late.status_code == 409, late.get_json()
     assert _count(app, AuditLog, AuditLog.action == "return_to") == 1
     act(head, rid, APPROVE)
     assert [t["title"] for t in request_json(head, rid)["current_tasks"]] == ["网信中心审核"]
@@ -204,6 +206,7 @@ def test_return_on_the_task_page_form(app, login):
 def test_withdraw_while_nobody_acted_cancels_tasks_and_tells_the_holders(app, login):
     handler, head = login("cs_handler"), login("cs_head")
     rid = submit(handler, {"course_schedule": ["kch"]})
+    head_task = my_task(head, rid)
     view = request_json(handler, rid)
     assert view["can_withdraw"] is True and view["recall"] is None
     assert request_json(head, rid)["can_withdraw"] is False
@@ -220,6 +223,7 @@ def test_withdraw_while_nobody_acted_cancels_tasks_and_tells_the_holders(app, lo
     row = next(h for h in view["history"] if h["action"] == "withdraw")
     assert (row["action_label"], row["user"], row["opinion"]) == ("撤回申请", "王经办", "申请内容有误，重新提交")
     assert head.get("/api/v1/tasks").get_json()["tasks"] == []
+    assert _api(head, f"/api/v1/tasks/{head_task}/complete", APPROVE).status_code == 409
     again = _api(handler, f"/api/v1/requests/{rid}/withdraw", {"reason": "x"})
     assert again.status_code == 409 and "不在办理中" in again.get_json()["error"]
 
