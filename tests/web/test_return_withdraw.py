@@ -359,3 +359,24 @@ def test_return_to_a_step_whose_former_holder_left_goes_to_the_steps_candidates(
     assert [(t["title"], t["claimed_by"]) for t in view["current_tasks"]] == [("部门负责人签署承诺", None)]
     assert any("部门负责人签署承诺" in m for m in _notes(app, "cs_head", "new_task"))  # the step's candidates
     assert my_task(login("cs_head"), rid) == resp.get_json()["new_task_id"]
+
+
+def test_return_from_after_the_review_block_to_before_it_runs_the_whole_block_again(app, login):
+    rid, p = _to_providers(login)
+    act(p["student_head"], rid, {"decision": "refuse", "opinion": "敏感", "legal_basis": "《个人信息保护法》"})
+    act(p["hr_head"], rid, APPROVE)
+    refusal_task = my_task(p["cs_handler"], rid)  # 申请部门处理不予提供意见
+    targets = _targets(p["cs_handler"], refusal_task)
+    assert [t["step"] for t in targets] == ["nic_review", "dept_head_sign", "fill_application"]
+    resp = _api(p["cs_handler"], f"/api/v1/tasks/{refusal_task}/return",
+                {"target": "nic_review", "reason": "请网信中心先与学生处沟通"})
+    assert resp.status_code == 200, resp.get_json()
+    assert request_json(p["cs_handler"], rid)["refusals"] == []  # the earlier round's opinions are gone
+    act(p["nic_head"], rid, APPROVE)
+    view = request_json(p["cs_handler"], rid)
+    assert sorted(t["department"] for t in view["current_tasks"]) == ["人事处", "学生处"]  # both review again
+    assert len([t for t in _rows(app, TimerRecord, TimerRecord.instance_id == rid)
+                if t.state == TimerState.pending]) == 2
+    act(p["student_head"], rid, APPROVE)
+    act(p["hr_head"], rid, APPROVE)
+    assert [t["title"] for t in request_json(p["cs_handler"], rid)["current_tasks"]] == ["网信中心提供数据"]
