@@ -38,7 +38,9 @@ def test_return_to_the_applicant_who_sees_the_reason(browser, live_server, login
     page.screenshot(path=str(screenshots / f"issue11-return-{size}.png"), full_page=True)
     page.click("#return-submit")
     expect(page.locator(".flash-success")).to_contain_text("已退回至「填写申请表并接受保密协议」")
-    expect(page.locator("body")).to_contain_text("退回至「填写申请表并接受保密协议」（王经办）：请写明使用数据的具体系统名称")
+    row = page.locator("table.history tbody tr").last
+    expect(row).to_contain_text("退回：「填写申请表并接受保密协议」（交王经办重新办理）")
+    expect(row).to_contain_text("请写明使用数据的具体系统名称")
     assert asked and "确定退回" in asked[0]
     _clean(page, errors, size)
     page.context.close()
@@ -67,7 +69,9 @@ def test_withdraw_a_request_nobody_acted_on(browser, live_server, login, screens
     expect(page.locator(".flash-success")).to_contain_text("申请已撤回")
     expect(page.locator("#request-status")).to_have_text("已取消")
     expect(page.locator("#withdraw")).to_have_count(0)
-    expect(page.locator("body")).to_contain_text("申请人撤回申请：资源选错了，重新申请")
+    row = page.locator("table.history tbody tr").last
+    expect(row).to_contain_text("撤回申请：流程结束，各待办撤销")
+    expect(row).to_contain_text("资源选错了，重新申请")
     assert asked and "确定撤回" in asked[0]
     page.screenshot(path=str(screenshots / f"issue11-withdrawn-{size}.png"), full_page=True)
     _clean(page, errors, size)
@@ -91,7 +95,9 @@ def test_recall_my_decision_before_the_next_step_acts(browser, live_server, logi
     assert asked and "确定收回" in asked[0]
     page.goto(f"{live_server}/requests/{rid}")
     expect(page.locator("#current-tasks")).to_contain_text("部门负责人签署承诺")
-    expect(page.locator("body")).to_contain_text("收回「部门负责人签署承诺」的办理意见：意见需要补充")
+    row = page.locator("table.history tbody tr").last
+    expect(row).to_contain_text("收回：「部门负责人签署承诺」重新由本人办理")
+    expect(row).to_contain_text("意见需要补充")
     page.screenshot(path=str(screenshots / f"issue11-recalled-{size}.png"), full_page=True)
     _clean(page, errors, size)
     page.context.close()

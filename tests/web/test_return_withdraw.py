@@ -91,7 +91,7 @@ def test_return_to_the_applicant_reopens_the_filled_form_for_them_with_the_banne
     row = next(h for h in view["history"] if h["action"] == "return_to")
     assert (row["action_label"], row["user"], row["step"], row["opinion"]) == (
         "退回", "李主任", "部门负责人签署承诺", "用途需写明具体系统")
-    assert row["summary"] == "退回至「填写申请表并接受保密协议」（王经办）：用途需写明具体系统"
+    assert row["summary"] == "「填写申请表并接受保密协议」（交王经办重新办理）"
     # resubmitted, the workflow goes on from there
     act(handler, rid, application_form(handler, {"course_schedule": ["kch"]}), form_key="share_application")
     assert [t["title"] for t in request_json(handler, rid)["current_tasks"]] == ["部门负责人签署承诺"]

@@ -224,7 +224,7 @@ def return_to(task_id: int, user_id: int, target: Any, reason: Any) -> dict[str,
             engine.reset(workflow, choice["target"])
         except runtime.EngineError as exc:
             raise Conflict(f"退回失败：流程在「{exc.element_id}」出错（{exc.reason}），未作任何更改") from None
-        summary = f"退回至「{choice['title']}」（{choice['completed_by_name']}）：{text}"
+        summary = f"「{choice['title']}」（交{choice['completed_by_name']}重新办理）"  # the reason is the opinion
         progress.persist(instance, workflow, actor_id=user.id, action=RETURN_ACTION, step=current.title,
                          task_id=task_id, opinion=text, claim_for={choice["target"]: holder} if holder else None,
                          detail={"summary": summary, "target": choice["target"], "target_step": choice["step"],
@@ -286,7 +286,7 @@ def withdraw(instance_id: int, user_id: int, reason: Any) -> dict[str, Any]:
             raise Conflict(problem)
         engine.cancel(workflow)
         progress.persist(locked, workflow, actor_id=user.id, action=WITHDRAW_ACTION, step="撤回申请", opinion=text,
-                         detail={"summary": f"申请人撤回申请：{text}"})
+                         detail={"summary": "流程结束，各待办撤销"})
         now = utcnow()
         locked.status, locked.status_reason = InstanceStatus.cancelled, f"申请人撤回：{text}"
         locked.current_step, locked.completed_at = "申请已撤回", now
@@ -348,7 +348,7 @@ def recall(task_id: int, user_id: int, reason: Any) -> dict[str, Any]:
             raise Conflict(f"收回失败：流程在「{exc.element_id}」出错（{exc.reason}），未作任何更改") from None
         progress.persist(instance, workflow, actor_id=user.id, action=RECALL_ACTION, step=current.title,
                          task_id=task_id, opinion=text, claim_for={current.engine_task_id: user},
-                         detail={"summary": f"收回「{current.title}」的办理意见：{text}",
+                         detail={"summary": f"「{current.title}」重新由本人办理",
                                  "target": current.engine_task_id})
         reopened = _reopened(instance.id, current.engine_task_id)
         _tell_dropped(before, user, f"{user.display_name}已收回「{current.title}」的办理意见", instance)
