@@ -7,7 +7,9 @@ from app.extensions import db
 
 from ..web.journey import submit
 
-WATCHED_TABLES = ("process_instance", "task", "audit_log", "data_resource", "notification", "calendar_year")
+WATCHED_TABLES = ("process_instance", "task", "audit_log", "data_resource", "notification", "calendar_year",
+                  # this session's features: 附件, 加签, 委托, 抄送, forms as data
+                  "attachment", "added_signer", "delegation", "carbon_copy", "form_definition")
 BIG = "99999999999999999999"
 INT32_OVERFLOW = str(2**31)
 

@@ -6,12 +6,13 @@ import json
 
 import pytest
 import sqlalchemy.exc
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.routing import IntegerConverter
 
 from app.extensions import db
 from app.models import Department
 from app.services.workflow import requests as share_requests
+from app.services.workflow import task_lists
 
 from ..web.journey import application_form
 from .hostile_support import (
@@ -334,6 +335,10 @@ def test_calendar_accepts_the_edges_of_its_range(login):
 
 # --- after a database error the error page itself renders, and the next request works ------------------------------
 
+LIST_FUNCTIONS = [(share_requests, "list_requests"), (task_lists, "visible"), (task_lists, "mine"),
+                  (task_lists, "involved")]
+
+
 def _break_the_session(*_args, **_kwargs):
     db.session.add(Department(code="college_cs", name="重复的部门"))  # unique code: the flush fails
     db.session.flush()
@@ -351,7 +356,10 @@ def test_the_error_page_renders_after_a_database_error(app, login, monkeypatch, 
             db.session.execute(db.text("SELECT id FROM no_such_table"))
         raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(share_requests, "list_requests", broken)
+    # the page and the API read their lists through different services (the API through the list tabs' task_lists):
+    # break every function either path may call, so the test keeps forcing the error wherever the list moves
+    for module, name in LIST_FUNCTIONS:
+        monkeypatch.setattr(module, name, broken)
     html_resp = handler.get("/requests")
     assert html_resp.status_code == 500
     page = html_resp.get_data(as_text=True)
@@ -360,7 +368,11 @@ def test_the_error_page_renders_after_a_database_error(app, login, monkeypatch, 
     assert api_resp.status_code == 500 and api_resp.get_json()["error"] == "服务器内部错误，已记录"
     monkeypatch.undo()
     assert handler.get("/requests").status_code == 200
+    assert handler.get("/api/v1/requests").status_code == 200
     assert handler.get("/inbox").status_code == 200
+    with app.app_context():  # rolled back: the duplicate department of the failed flush was never stored
+        assert db.session.scalar(select(func.count()).select_from(Department)
+                                 .where(Department.name == "重复的部门")) == 0
 
 
 def test_a_domain_error_after_a_failed_flush_still_renders(app, login, monkeypatch):
@@ -430,4 +442,475 @@ def test_head_and_options_on_every_route_are_never_a_server_error(app, login, us
         for method in ("HEAD", "OPTIONS", "GET", "DELETE"):
             resp = client.open(url, method=method)
             assert resp.status_code < 500, (method, url, resp.status_code)
+    assert row_counts(app) == before
+
+
+# === this session's routes: 委托, 加签, 退回/撤回/收回, 附件, list tabs, form designer, analytics ===================
+
+APPROVE = {"decision": "approve", "opinion": "同意"}
+COSIGNER = "academic_head"  # 陈处长（教务处）: no business with a 计算机学院 request
+
+
+def _api(b, method: str, url: str, body=None, *, raw: bytes | None = None, csrf: bool = True):
+    """A session-authenticated API call (X-CSRFToken unless csrf=False)."""
+    headers = {"X-CSRFToken": b.csrf} if csrf else {}
+    if raw is not None:
+        return b.client.open(url, method=method, data=raw, content_type="application/json", headers=headers)
+    return b.client.open(url, method=method, json=body, headers=headers)
+
+
+@pytest.fixture()
+def scene(app, login):
+    """A submitted request with cs_head's ready task, a completed one of cs_head on a second request (recallable),
+    and a pending 前加签 signature for academic_head on a third: the ids the new routes take."""
+    handler, head = login("cs_handler"), login("cs_head")
+    rid, task_id = open_head_task(handler, head)
+    done_rid, done_task = open_head_task(handler, head)
+    assert head.post(f"/tasks/{done_task}", APPROVE).status_code == 302
+    sign_rid, sign_task = open_head_task(handler, head)
+    resp = _api(head, "POST", f"/api/v1/tasks/{sign_task}/add-signer",
+                {"user": COSIGNER, "position": "before", "reason": "请提意见"})
+    assert resp.status_code == 201, resp.get_json()
+    return {"handler": handler, "head": head, "rid": rid, "task": task_id, "done_task": done_task,
+            "done_rid": done_rid, "sign_task": sign_task, "signature": resp.get_json()["id"], "sign_rid": sign_rid}
+
+
+NEW_URL_TEMPLATES = [
+    ("GET", "/api/v1/tasks/{}/return-targets"), ("POST", "/api/v1/tasks/{}/return"),
+    ("POST", "/api/v1/tasks/{}/recall"), ("POST", "/api/v1/requests/{}/withdraw"),
+    ("POST", "/api/v1/tasks/{}/add-signer"), ("GET", "/api/v1/tasks/{}/signatures"),
+    ("GET", "/api/v1/signatures/{}"), ("POST", "/api/v1/signatures/{}/answer"),
+    ("POST", "/api/v1/signatures/{}/cancel"),
+    ("DELETE", "/api/v1/delegations/{}"), ("POST", "/api/v1/tasks/{}/transfer"), ("POST", "/api/v1/tasks/{}/cc"),
+    ("GET", "/attachments/{}"), ("POST", "/tasks/{}/return"), ("POST", "/tasks/{}/recall"),
+    ("POST", "/requests/{}/withdraw"), ("POST", "/tasks/{}/add-signer"), ("GET", "/signatures/{}"),
+    ("POST", "/signatures/{}/answer"), ("POST", "/signatures/{}/cancel"), ("POST", "/account/delegations/{}/revoke"),
+    ("POST", "/tasks/{}/transfer"), ("POST", "/tasks/{}/cc"), ("POST", "/tasks/{}/release"),
+]
+
+
+@pytest.mark.parametrize("raw_id", URL_IDS)
+def test_odd_ids_in_the_new_routes_are_404_and_change_nothing(app, login, raw_id):
+    """Ids the converter refuses are 404 everywhere; the largest int32 reaches the services, which answer 404 (or, on a
+    web form that reports its refusals by a flash on the page it came from, a redirect) — never a 5xx."""
+    handler = login("cs_head")
+    token = issue_token(app, "cs_head")
+    before = row_counts(app)
+    for method, template in NEW_URL_TEMPLATES:
+        url = template.format(raw_id)
+        body = {"reason": "测试", "target": "fill_application", "user": "cs_handler", "users": ["cs_handler"],
+                "position": "before", "agree": True, "opinion": "同意"}
+        if url.startswith("/api/"):
+            resp = handler.client.open(url, method=method, headers=token, json=body)
+            assert resp.status_code == 404 and resp.is_json and resp.get_json()["error"], (url, resp.status_code)
+        else:
+            resp = handler.get(url) if method == "GET" else handler.post(url, {k: v for k, v in body.items()
+                                                                            if k != "users"})
+            if raw_id == "2147483647" and method == "POST":
+                assert resp.status_code in (302, 303, 404), (url, resp.status_code)
+            else:
+                assert resp.status_code == 404, (url, resp.status_code)
+                assert "不存在" in resp.get_data(as_text=True)
+    assert row_counts(app) == before
+
+
+NEW_JSON_POSTS = ["/api/v1/tasks/{task}/add-signer", "/api/v1/tasks/{task}/return", "/api/v1/tasks/{done_task}/recall",
+                  "/api/v1/requests/{rid}/withdraw", "/api/v1/signatures/{signature}/answer", "/api/v1/delegations",
+                  "/api/v1/tasks/{task}/transfer", "/api/v1/tasks/{task}/cc", "/api/v1/tasks/batch"]
+
+
+def _who(url: str) -> str:
+    return ("cs_handler" if "withdraw" in url else COSIGNER if "/signatures/" in url else
+            "cs_head")
+
+
+@pytest.mark.parametrize("raw", [b"[]", b'[{"user": "academic_head", "reason": "x"}]', b"5", b'"text"', b"null",
+                                 b"{", b"", b"\xff\xfe"], ids=repr)
+def test_new_api_bodies_that_are_not_a_json_object_are_422(app, login, scene, raw):
+    people = {u: login(u) for u in ("cs_handler", "cs_head", COSIGNER)}
+    before = row_counts(app)
+    for template in NEW_JSON_POSTS:
+        url = template.format(**scene)
+        resp = _api(people[_who(url)], "POST", url, raw=raw)
+        assert resp.status_code == 422, (url, resp.status_code, resp.get_data(as_text=True)[:300])
+        assert resp.get_json()["error"] == "请求体必须是 JSON 对象"
+    assert row_counts(app) == before
+
+
+BIG_TEXT = "长" * 100_000
+HOSTILE_BODIES = {
+    "/api/v1/tasks/{task}/add-signer": [
+        {"user": None, "position": "before", "reason": "x"}, {"user": 5, "position": "before", "reason": "x"},
+        {"user": ["academic_head"], "position": "before", "reason": "x"},
+        {"user": {"username": "academic_head"}, "position": "before", "reason": "x"},
+        {"user": "no_such_user", "position": "before", "reason": "x"},
+        {"user": "", "position": "before", "reason": "x"}, {"user": BIG_TEXT, "position": "before", "reason": "x"},
+        {"user": "cs_head", "position": "before", "reason": "x"},
+        {"user": COSIGNER, "position": "middle", "reason": "x"}, {"user": COSIGNER, "position": 1, "reason": "x"},
+        {"user": COSIGNER, "position": ["before"], "reason": "x"}, {"user": COSIGNER, "position": None, "reason": "x"},
+        {"user": COSIGNER, "position": "before", "reason": None}, {"user": COSIGNER, "position": "before", "reason": 5},
+        {"user": COSIGNER, "position": "before", "reason": "   "},
+        {"user": COSIGNER, "position": "before", "reason": BIG_TEXT},
+        {"user": COSIGNER, "position": "before", "reason": {"text": "x"}},
+        {"user": COSIGNER, "position": "after", "reason": "x", "data": "approve"},
+        {"user": COSIGNER, "position": "after", "reason": "x", "data": [APPROVE]},
+        {"user": COSIGNER, "position": "after", "reason": "x", "data": {"decision": ["approve"]}},
+        {"user": COSIGNER, "position": "after", "reason": "x", "data": None},
+        {"user": COSIGNER, "position": "after", "reason": "x", "data": {"decision": "approve", "opinion": 2**70}},
+    ],
+    "/api/v1/tasks/{task}/return": [
+        {"target": None, "reason": "x"}, {"target": 5, "reason": "x"}, {"target": 2**31, "reason": "x"},
+        {"target": 10**20, "reason": "x"}, {"target": -1, "reason": "x"}, {"target": 1.5, "reason": "x"},
+        {"target": True, "reason": "x"}, {"target": ["fill_application"], "reason": "x"},
+        {"target": {"step": "fill_application"}, "reason": "x"}, {"target": "no_such_step", "reason": "x"},
+        {"target": "", "reason": "x"}, {"target": BIG_TEXT, "reason": "x"}, {"target": str(2**31), "reason": "x"},
+        {"target": "00000000-0000-0000-0000-000000000000", "reason": "x"},
+        {"target": "dept_head_review", "reason": "x"},
+        {"target": "fill_application", "reason": None}, {"target": "fill_application", "reason": ""},
+        {"target": "fill_application", "reason": 5}, {"target": "fill_application", "reason": ["x"]},
+        {"target": "fill_application", "reason": BIG_TEXT},
+    ],
+    "/api/v1/tasks/{done_task}/recall": [{}, {"reason": None}, {"reason": ""}, {"reason": 5}, {"reason": ["x"]},
+                                         {"reason": {"a": 1}}, {"reason": BIG_TEXT}, {"reason": True}],
+    "/api/v1/requests/{rid}/withdraw": [{}, {"reason": None}, {"reason": " "}, {"reason": 5}, {"reason": ["x"]},
+                                        {"reason": {"a": 1}}, {"reason": BIG_TEXT}, {"reason": 1e300}],
+    "/api/v1/signatures/{signature}/answer": [
+        {}, {"agree": None, "opinion": "x"}, {"agree": "yes", "opinion": "x"}, {"agree": 1, "opinion": "x"},
+        {"agree": [True], "opinion": "x"}, {"agree": {"v": True}, "opinion": "x"}, {"agree": "true", "opinion": "x"},
+        {"agree": True, "opinion": 5}, {"agree": True, "opinion": ["x"]}, {"agree": True, "opinion": BIG_TEXT},
+    ],
+    "/api/v1/delegations": [
+        {"deputy": None}, {"deputy": 5, "starts_on": "{today}", "ends_on": "{today}"},
+        {"deputy": "no_such_user", "starts_on": "{today}", "ends_on": "{today}"},
+        {"deputy": ["me_handler"], "starts_on": "{today}", "ends_on": "{today}"},
+        {"deputy": "cs_head", "starts_on": "{today}", "ends_on": "{today}"},
+        {"deputy": BIG_TEXT, "starts_on": "{today}", "ends_on": "{today}"},
+        {"deputy": "me_handler", "starts_on": "2026-02-30", "ends_on": "2026-03-01"},
+        {"deputy": "me_handler", "starts_on": "2027-02-29", "ends_on": "2027-03-01"},
+        {"deputy": "me_handler", "starts_on": "2026-13-01", "ends_on": "2026-13-02"},
+        {"deputy": "me_handler", "starts_on": "{today}", "ends_on": "2026-00-10"},
+        {"deputy": "me_handler", "starts_on": "２０２７-01-01", "ends_on": "２０２７-01-02"},
+        {"deputy": "me_handler", "starts_on": 20270101, "ends_on": 20270102},
+        {"deputy": "me_handler", "starts_on": ["2027-01-01"], "ends_on": "2027-01-02"},
+        {"deputy": "me_handler", "starts_on": {"y": 2027}, "ends_on": "2027-01-02"},
+        {"deputy": "me_handler", "starts_on": "9999-12-31", "ends_on": "9999-12-31"},
+        {"deputy": "me_handler", "starts_on": "0001-01-01", "ends_on": "0001-01-02"},
+        {"deputy": "me_handler", "starts_on": "{today}", "ends_on": "99999-01-01"},
+        {"deputy": "me_handler", "starts_on": "2027-1-1", "ends_on": "2027-1-2"},
+        {"deputy": "me_handler", "starts_on": "2027-01-01T00:00:00", "ends_on": "2027-01-02"},
+        {"deputy": "me_handler", "starts_on": "{today}", "ends_on": "2020-01-01"},
+        {"deputy": "me_handler", "starts_on": "{today}", "ends_on": "2099-01-01"},
+        {"deputy": "me_handler", "starts_on": "x" * 10_000, "ends_on": "2027-01-02"},
+        {"deputy": "me_handler", "starts_on": "{today}", "ends_on": "{today}", "reason": 5},
+        {"deputy": "me_handler", "starts_on": "{today}", "ends_on": "{today}", "reason": BIG_TEXT},
+    ],
+    "/api/v1/tasks/{task}/transfer": [{"user": None, "reason": "x"}, {"user": 5, "reason": "x"},
+                                      {"user": "no_such_user", "reason": "x"}, {"user": ["cs_handler"], "reason": "x"},
+                                      {"user": "cs_handler", "reason": BIG_TEXT}],
+    "/api/v1/tasks/{task}/cc": [{"users": None}, {"users": [5]}, {"users": [["cs_handler"]]},
+                                {"users": ["no_such_user"]}, {"users": [BIG_TEXT]}, {"users": {"a": 1}}, {"users": []},
+                                {"users": ["cs_handler"], "note": 5}],
+    "/api/v1/tasks/batch": [{"task_ids": None, "decision": "approve"}, {"task_ids": "1", "decision": "approve"},
+                            {"task_ids": [2**31], "decision": "approve"}, {"task_ids": [10**20], "decision": "approve"},
+                            {"task_ids": [-1, "x", None, 1.5], "decision": "approve"},
+                            {"task_ids": list(range(10_000)), "decision": "approve"},
+                            {"task_ids": {"{task}": 1}, "decision": "approve"}],
+}
+HOSTILE_CASES = [(url, i) for url, bodies in HOSTILE_BODIES.items() for i in range(len(bodies))]
+
+
+def _fill(value, scene: dict, today: str):
+    if isinstance(value, str):
+        return value.replace("{today}", today).replace("{task}", str(scene["task"]))
+    if isinstance(value, dict):
+        return {_fill(k, scene, today): _fill(v, scene, today) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, scene, today) for v in value]
+    return value
+
+
+@pytest.mark.parametrize(("template", "index"), HOSTILE_CASES,
+                         ids=[f"{u.rsplit('/', 1)[-1]}-{i}" for u, i in HOSTILE_CASES])
+def test_wrong_types_unknown_users_and_impossible_dates_in_the_new_apis_are_4xx(app, login, scene, template, index):
+    from app.services.people.delegations import today
+
+    with app.app_context():
+        day = today().isoformat()
+    body = _fill(HOSTILE_BODIES[template][index], scene, day)
+    url = template.format(**scene)
+    who = login(_who(url))
+    before = row_counts(app)
+    resp = _api(who, "POST", url, body)
+    if template.endswith("batch"):  # 200 with each task's refusal: nothing done
+        assert resp.status_code in (200, 422), resp.get_data(as_text=True)[:300]
+        if resp.status_code == 200:
+            assert resp.get_json()["completed"] == 0
+    else:
+        assert resp.status_code in (403, 404, 409, 413, 422), (url, body if len(str(body)) < 300 else "…",
+                                                               resp.status_code, resp.get_data(as_text=True)[:300])
+        assert resp.is_json and resp.get_json()["error"]
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("bad", BAD_TEXTS, ids=repr)
+def test_nul_and_surrogates_in_the_new_apis_are_400(app, login, scene, bad):
+    people = {u: login(u) for u in ("cs_handler", "cs_head", COSIGNER)}
+    bodies = {"add-signer": {"user": COSIGNER, "position": "before", "reason": bad}, "return": {
+        "target": bad, "reason": "x"}, "recall": {"reason": bad}, "withdraw": {"reason": bad},
+        "answer": {"agree": True, "opinion": bad}, "delegations": {"deputy": f"me_handler{bad}", "reason": "x"},
+        "transfer": {"user": "cs_handler", "reason": bad}, "cc": {"users": [bad]}}
+    before = row_counts(app)
+    for template in NEW_JSON_POSTS[:-1]:
+        url = template.format(**scene)
+        body = bodies[url.rsplit("/", 1)[-1]]
+        resp = _api(people[_who(url)], "POST", url, raw=json.dumps(body).encode())
+        assert resp.status_code == 400 and "不允许的字符" in resp.get_json()["error"], (url, resp.status_code)
+    assert row_counts(app) == before
+
+
+def test_session_writes_to_the_new_apis_without_the_csrf_header_are_400(app, login, scene):
+    people = {u: login(u) for u in ("cs_handler", "cs_head", COSIGNER)}
+    admin = login("admin")
+    before = row_counts(app)
+    urls = [(t.format(**scene), "POST") for t in NEW_JSON_POSTS] + [
+        ("/api/v1/signatures/{signature}/cancel".format(**scene), "POST"), ("/api/v1/delegations/1", "DELETE"),
+        ("/api/v1/attachments", "POST"), ("/api/v1/cc/read", "POST")]
+    for url, method in urls:
+        resp = _api(people[_who(url)], method, url, {"reason": "x", "agree": True}, csrf=False)
+        assert resp.status_code == 400 and "CSRF" in resp.get_data(as_text=True), (url, resp.status_code)
+    web = [("/tasks/{task}/return", {"target": "fill_application", "reason": "x"}),
+           ("/tasks/{done_task}/recall", {"reason": "x"}), ("/requests/{rid}/withdraw", {"reason": "x"}),
+           ("/tasks/{task}/add-signer", {"position": "before", "user": COSIGNER, "reason": "x"}),
+           ("/signatures/{signature}/answer", {"agree": "1", "opinion": "x"}), ("/signatures/{signature}/cancel", {}),
+           ("/account/delegations", {"deputy": "me_handler"}), ("/account/delegations/1/revoke", {}),
+           ("/cc/read", {}), ("/tasks/{task}/release", {})]
+    for template, data in web:
+        url = template.format(**scene)
+        resp = people[_who(url)].client.post(url, data=data)  # no csrf_token field
+        assert resp.status_code == 400 and "CSRF" in resp.get_data(as_text=True), (url, resp.status_code)
+    for url, data in [("/admin/forms/new", {"definition": "{}"}),
+                      ("/admin/forms/share_application", {"definition": "{}"}),
+                      ("/admin/forms/import", {}), ("/admin/forms/preview", {"definition": "{}"})]:
+        resp = admin.client.post(url, data=data)
+        assert resp.status_code == 400, (url, resp.status_code)
+    assert row_counts(app) == before
+
+
+def test_wrong_methods_on_the_new_routes_are_405(app, login, scene):
+    head, admin = login("cs_head"), login("admin")
+    token = issue_token(app, "cs_head")
+    before = row_counts(app)
+    cases = [("GET", "/api/v1/tasks/{task}/return"), ("GET", "/api/v1/tasks/{task}/add-signer"),
+             ("PUT", "/api/v1/tasks/{task}/return-targets"), ("GET", "/api/v1/requests/{rid}/withdraw"),
+             ("GET", "/api/v1/signatures/{signature}/answer"), ("DELETE", "/api/v1/signatures/{signature}"),
+             ("PUT", "/api/v1/delegations"), ("GET", "/api/v1/delegations/1"), ("PATCH", "/api/v1/delegations/1"),
+             ("GET", "/api/v1/attachments"), ("DELETE", "/api/v1/attachments"), ("GET", "/api/v1/tasks/batch"),
+             ("GET", "/api/v1/cc/read"), ("POST", "/api/v1/cc"), ("POST", "/api/v1/signatures")]
+    for method, template in cases:
+        url = template.format(**scene)
+        resp = head.client.open(url, method=method, headers=token, json={})
+        assert resp.status_code == 405 and resp.is_json, (method, url, resp.status_code)
+    web = [("PUT", "/tasks/{task}/return"), ("GET", "/tasks/{task}/recall"), ("GET", "/requests/{rid}/withdraw"),
+           ("GET", "/tasks/{task}/add-signer"), ("GET", "/signatures/{signature}/answer"),
+           ("DELETE", "/account/delegations"), ("GET", "/account/delegations/1/revoke"), ("POST", "/inbox/done"),
+           ("POST", "/inbox/mine"), ("POST", "/cc"), ("DELETE", "/attachments/1"), ("POST", "/signatures")]
+    for method, template in web:
+        url = template.format(**scene)
+        assert head.client.open(url, method=method).status_code == 405, (method, url)
+    for method, url in [("DELETE", "/admin/forms/share_application"), ("PUT", "/admin/forms/import"),
+                        ("PUT", "/admin/forms/preview"), ("POST", "/admin/forms/share_application/export"),
+                        ("POST", "/admin/modeler/options.json"), ("POST", "/admin/analytics/share_request"),
+                        ("PUT", "/admin/analytics/share_request.json")]:
+        assert admin.client.open(url, method=method).status_code == 405, (method, url)
+    assert row_counts(app) == before
+
+
+# --- web forms of the new pages ------------------------------------------------------------------------------------
+
+HOSTILE_FORM_VALUES = ["", " ", "no_such_user", "x" * 20_000, "２", BIG, "-1", "2026-02-30",
+                       "<script>alert(1)</script>",
+                       "{{7*7}}", "' OR 1=1 --", "\u202e"]
+
+
+REFUSED_REASONS = ("", " ", "x" * 20_000)  # the other values are text a reason may well hold
+
+
+@pytest.mark.parametrize("value", HOSTILE_FORM_VALUES, ids=lambda v: repr(v)[:20])
+def test_hostile_values_in_the_new_web_forms_are_refused_without_a_change(app, login, scene, value):
+    """A refusal on these pages is a 4xx page or a redirect to the page the form was on, which flashes the reason."""
+    handler, head, cosigner = login("cs_handler"), login("cs_head"), login(COSIGNER)
+    before = row_counts(app)
+    cases = [
+        (head, f"/tasks/{scene['task']}/return", {"target": value, "reason": "理由"}),
+        (head, f"/tasks/{scene['task']}/add-signer", {"position": "before", "user": value, "reason": "理由"}),
+        (head, f"/tasks/{scene['task']}/add-signer", {"position": value, "sign_user": value, "sign_reason": "理由",
+                                                      "decision": "approve"}),
+        (cosigner, f"/signatures/{scene['signature']}/answer", {"agree": value, "opinion": "意见"}),
+        (head, "/account/delegations", {"deputy": value, "starts_on": "2027-01-01", "ends_on": "2027-01-02"}),
+        (head, "/account/delegations", {"deputy": "me_handler", "starts_on": value, "ends_on": value}),
+        (head, f"/tasks/{scene['task']}/transfer", {"user": value, "reason": "理由"}),
+        (head, f"/tasks/{scene['task']}/cc", {"users": value, "note": "备注"}),
+    ]
+    if value in REFUSED_REASONS:
+        cases += [(head, f"/tasks/{scene['task']}/return", {"target": "fill_application", "reason": value}),
+                  (head, f"/tasks/{scene['done_task']}/recall", {"reason": value, "instance_id": value}),
+                  (handler, f"/requests/{scene['rid']}/withdraw", {"reason": value}),
+                  (head, f"/tasks/{scene['task']}/add-signer", {"position": "before", "user": COSIGNER,
+                                                                "reason": value})]
+    for who, url, data in cases:
+        resp = who.post(url, data)
+        assert resp.status_code in (302, 303, 400, 403, 404, 409, 422), (url, data, resp.status_code)
+        if resp.status_code in (302, 303):  # the refusal is flashed on the page the redirect leads to
+            page = who.get(resp.headers["Location"])
+            assert page.status_code == 200 and 'class="flash' in page.get_data(as_text=True), (url, data)
+    assert row_counts(app) == before
+
+
+# --- list tabs, form designer and analytics: query strings and uploads -----------------------------------------------
+
+LIST_URLS = ["/inbox", "/inbox/done", "/inbox/mine", "/cc", "/requests", "/signatures", "/api/v1/tasks",
+             "/api/v1/requests", "/api/v1/cc", "/api/v1/signatures"]
+BAD_QUERIES = [{"created_from": "2026-02-30"}, {"completed_to": "2026-13-01"}, {"created_from": "２０２６-01-01"},
+               {"created_from": "2027-01-02", "created_to": "2027-01-01"}, {"created_to": "99999-01-01"},
+               {"overdue": "maybe"}, {"unread": "2"}, {"status": "no_such"}, {"process": "../x"},
+               {"process": "x" * 5000}, {"step": "长" * 500}, {"q": "长" * 5000}, {"scope": "everything"},
+               {"scope": BIG}, {"page": BIG}, {"page": "-1"}, {"per_page": "0"}, {"per_page": INT32_OVERFLOW},
+               {"page": "２"}, {"done": "maybe"}, {"department": "x" * 5000}]
+
+
+@pytest.mark.parametrize("query", BAD_QUERIES, ids=lambda q: repr(q)[:40])
+def test_bad_list_filters_are_4xx_or_ignored_never_5xx(app, login, scene, query):
+    head = login("cs_head")
+    for url in LIST_URLS:
+        resp = head.get(url, query_string=query)
+        assert resp.status_code in (200, 400, 404, 422), (url, query, resp.status_code)
+        if resp.status_code == 422 and url.startswith("/api/"):
+            assert resp.get_json()["errors"], (url, query)
+
+
+@pytest.mark.parametrize("query", [{"from": "2026-02-30"}, {"to": "2026-13-01"},
+                                   {"from": "2027-01-02", "to": "2027-01-01"},
+                                   {"from": "0001-01-01", "to": "9999-12-31"}, {"version": BIG}, {"version": "２"},
+                                   {"version": "-1"}, {"applicant": "x" * 5000}, {"provider": "no_such"},
+                                   {"from": "２０２６-01-01"}, {"from": "2026-1-1"}])
+def test_bad_analytics_filters_are_422(app, login, query):
+    admin = login("admin")
+    for url in ("/admin/analytics/share_request", "/admin/analytics/share_request.json"):
+        resp = admin.get(url, query_string=query)
+        assert resp.status_code == 422, (url, query, resp.status_code)
+    for key in ("no_such_process", "x" * 3000, "..", "share_request%00"):
+        assert admin.get(f"/admin/analytics/{key}").status_code in (400, 404)
+        assert admin.get(f"/admin/analytics/{key}.json").status_code in (400, 404)
+
+
+FORM_DEFINITIONS = [
+    "", "[]", "5", "null", "{", '"text"', "{}", '{"key": 5}', '{"key": "x", "fields": "x"}',
+    '{"key": "../../etc/passwd", "title": "x", "fields": []}', '{"key": "x", "title": "x", "fields": [5]}',
+    '{"key": "x", "title": "x", "fields": [{"name": "a", "type": "no_such_type"}]}',
+    '{"key": "x", "title": "x", "fields": [{"name": "a", "type": "text", "pattern": "(("}]}',
+    '{"key": "x", "title": "x", "fields": [{"name": "a", "type": "file", "max_mb": 1e999}]}',
+    '{"a": ' * 5000 + "1" + "}" * 5000, "[" * 5000 + "]" * 5000, '{"key": NaN}', "长" * 300_000,
+]
+
+
+@pytest.mark.parametrize("definition", FORM_DEFINITIONS, ids=lambda d: repr(d)[:30])
+def test_hostile_form_definitions_are_refused_and_store_nothing(app, login, definition):
+    admin = login("admin")
+    before = row_counts(app)
+    for url in ("/admin/forms/new", "/admin/forms/share_application"):
+        resp = admin.post(url, {"definition": definition})
+        assert resp.status_code in (400, 413, 422), (url, resp.status_code)
+    resp = admin.client.post("/admin/forms/preview", data=json.dumps({"definition": definition}),
+                             content_type="application/json", headers={"X-CSRFToken": admin.csrf})
+    assert resp.status_code in (400, 413, 422), resp.status_code
+    resp = admin.post("/admin/forms/import", {"file": (io.BytesIO(definition.encode()), "form.json")},
+                      content_type="multipart/form-data")
+    assert resp.status_code in (400, 413, 422), resp.status_code
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("body", [b"[]", b"5", b'{"definition": 5}', b'{"definition": ["{}"]}',
+                                  b'{"definition": {"key": "x"}}', b'{"definition": null}', b"{", b"\xff"], ids=repr)
+def test_the_form_preview_refuses_json_that_is_not_a_definition(app, login, body):
+    admin = login("admin")
+    resp = admin.client.post("/admin/forms/preview", data=body, content_type="application/json",
+                             headers={"X-CSRFToken": admin.csrf})
+    assert resp.status_code in (400, 422), resp.status_code
+
+
+@pytest.mark.parametrize("content", [b"\x00\x01\x02", b"\xff\xfe{\x00}\x00", "{}".encode("utf-16"), b"",
+                                     b"PK\x03\x04" + b"\x00" * 100, b'{"key": "x\\u0000"}', b'{"key": "\\ud800"}'],
+                         ids=repr)
+def test_hostile_form_imports_are_4xx(app, login, content):
+    admin = login("admin")
+    before = row_counts(app)
+    for name in ("form.json", "../../form.json", "长" * 300 + ".json"):
+        resp = admin.post("/admin/forms/import", {"file": (io.BytesIO(content), name)},
+                          content_type="multipart/form-data")
+        assert resp.status_code in (400, 413, 422), (name, resp.status_code)
+    assert admin.post("/admin/forms/import", {}, content_type="multipart/form-data").status_code == 400
+    assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("key", ["no_such_form", "x" * 3000, "..", "a b", "%00", "share_application%00", "长"])
+def test_odd_form_keys_and_versions_are_404_or_400(app, login, key):
+    admin = login("admin")
+    before = row_counts(app)
+    for url in (f"/admin/forms/{key}", f"/admin/forms/{key}/export"):
+        assert admin.get(url).status_code in (400, 404), url
+    assert admin.post(f"/admin/forms/{key}", {"definition": "{}"}).status_code in (400, 404, 422)
+    for version in (BIG, INT32_OVERFLOW, "2147483647", "-1", "２", "abc", "0", "1.0"):
+        for url in ("/admin/forms/share_application", "/admin/forms/share_application/export"):
+            resp = admin.get(url, query_string={"version": version})
+            assert resp.status_code in (400, 404, 422), (url, version, resp.status_code)
+    assert row_counts(app) == before
+
+
+# --- attachments: the upload API and downloads -----------------------------------------------------------------------
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({}, 422), ({"field": "approval_doc"}, 422), ({"field": "no_such_field", "file": "pdf"}, 422),
+    ({"field": "", "file": "pdf"}, 422), ({"field": "x" * 10_000, "file": "pdf"}, 422),
+    ({"field": "approval_doc", "form": "no_such_form", "file": "pdf"}, 422),
+    ({"field": "approval_doc", "form": "../forms/x", "file": "pdf"}, 422),
+    ({"field": "approval_doc", "file": "exe"}, 422), ({"field": "approval_doc", "file": "empty"}, 422),
+    ({"field": "approval_doc", "file": "two"}, 422), ({"field": "approval_doc", "file": "noname"}, 422),
+    ({"field": "approval_doc", "file": "longname"}, 422), ({"field": ["approval_doc", "x"], "file": "exe"}, 422),
+], ids=repr)
+def test_hostile_attachment_uploads_are_4xx_and_store_nothing(app, login, data, expected):
+    handler = login("cs_handler")
+    token = issue_token(app, "cs_handler")
+    files = {"pdf": [(io.BytesIO(PDF), "a.pdf")], "exe": [(io.BytesIO(b"MZ\x90\x00" * 10), "a.pdf")],
+             "empty": [(io.BytesIO(b""), "a.pdf")], "two": [(io.BytesIO(PDF), "a.pdf"), (io.BytesIO(PDF), "b.pdf")],
+             "noname": [(io.BytesIO(PDF), "")], "longname": [(io.BytesIO(PDF), "长" * 5000 + ".exe")]}
+    form = {k: v for k, v in data.items() if k != "file"}
+    if "file" in data:
+        form["file"] = files[data["file"]]
+    before = row_counts(app)
+    resp = handler.client.post("/api/v1/attachments", data=form, content_type="multipart/form-data", headers=token)
+    assert resp.status_code == expected, resp.get_data(as_text=True)[:300]
+    assert resp.get_json()["error"]
+    assert row_counts(app) == before
+
+
+def test_attachment_uploads_with_nul_in_names_or_a_json_body_are_4xx(app, login):
+    handler = login("cs_handler")
+    token = issue_token(app, "cs_handler")
+    before = row_counts(app)
+    cases = [
+        handler.client.post("/api/v1/attachments",
+                            data={"field": "approval_doc\x00", "file": (io.BytesIO(PDF), "a.pdf")},
+                            content_type="multipart/form-data", headers=token),
+        handler.client.post("/api/v1/attachments", data={"field": "approval_doc",
+                                                         "file": (io.BytesIO(PDF), "a\x00.pdf")},
+                            content_type="multipart/form-data", headers=token),
+        handler.client.post("/api/v1/attachments", json={"field": "approval_doc", "file": "JVBERi0="}, headers=token),
+        handler.client.post("/api/v1/attachments", json=[1], headers=token),
+        handler.client.post("/api/v1/attachments", data=b"garbage", content_type="multipart/form-data", headers=token),
+    ]
+    for resp in cases:
+        assert 400 <= resp.status_code < 500, (resp.status_code, resp.get_data(as_text=True)[:300])
     assert row_counts(app) == before

@@ -28,6 +28,9 @@ LIST_LIMIT = 100  # of each list (given, received), newest first
 STATUS_LABELS = {"active": "生效中", "scheduled": "未开始", "ended": "已结束", "revoked": "已撤销"}
 
 
+LAST_YEAR = 9000  # far beyond any real delegation; keeps the range's end + 1 year + 1 day a valid date
+
+
 def today() -> date:
     return utcnow().astimezone(CHINA_TZ).date()
 
@@ -56,9 +59,12 @@ def _date(raw: Any, label: str) -> date | str:
     try:
         if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             raise ValueError(text)
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         return f"{label}应为 YYYY-MM-DD 格式的日期"
+    if day.year > LAST_YEAR:  # one_year_after and the day after the range must still be dates
+        return f"{label}不能晚于 {LAST_YEAR} 年"
+    return day
 
 
 def create_delegation(principal_id: int, deputy: Any, starts_on: Any, ends_on: Any, reason: Any = "") -> dict[str, Any]:

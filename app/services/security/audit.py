@@ -26,6 +26,11 @@ ACTION_LABELS = {
     "form_create": "新建表单", "form_save": "保存表单新版本", "form_import": "导入表单",
     "add_signer": "加签", "sign_answer": "加签意见", "sign_cancel": "撤销加签",
     "delegate": "设置委托", "delegation_revoked": "撤销委托",
+    "attachment_upload": "上传附件", "attachment_cleanup": "清理未使用的附件",
+    "catalog_create": "补录数据资源", "catalog_update": "更新数据资源", "catalog_retire": "删除数据资源",
+    "catalog_duplicate_source": "说明一数一源", "catalog_class_requested": "申请变更共享类型",
+    "catalog_class_changed": "变更共享类型",
+    "notification_retry": "重发通知", "notify_channels": "修改通知方式",
 }
 
 

@@ -156,7 +156,7 @@ def add_signer(task_id: int, user_id: int, username: Any, position: Any, reason:
     signer = approval_actions._user_named(username, "user")
     if signer.id == user.id:
         raise _invalid("user", "不能给自己加签")
-    if position not in SIGN_POSITION_LABELS:
+    if not isinstance(position, str) or position not in SIGN_POSITION_LABELS:  # a JSON list is unhashable
         raise _invalid("position", "请选择加签方式（前加签或后加签）")
     text = approval_actions._text(reason, "reason", "加签理由", required=True)
     held = (_held(task_forms.load_form(record.form_key, instance_id=record.instance_id), data)

@@ -26,6 +26,7 @@ from ...extensions import db
 from ...models import ProcessDefinition, ProcessInstance, User
 from ...models.forms import FormDefinition, FormSource, ProcessFormVersion
 from ..errors import NotFound, ValidationFailed
+from ..inputs import UnsafeInput, check_value, safe_name
 from ..security import audit
 
 log = logging.getLogger(__name__)
@@ -71,11 +72,16 @@ def parse_text(text: str | bytes) -> Any:
     if len(text.encode("utf-8")) > MAX_FORM_BYTES:
         raise _invalid([f"表单定义过大（上限 {MAX_FORM_BYTES} 字节）"])
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _invalid([f"不是有效的 JSON：第 {exc.lineno} 行第 {exc.colno} 列，{_json_reason(exc.msg)}"]) from exc
     except (ValueError, RecursionError) as exc:
         raise _invalid(["不是有效的 JSON（嵌套过深或数值无效）"]) from exc
+    try:  # a \u0000 or lone \ud800 escape decodes to what no page or database can hold
+        check_value(value)
+    except UnsafeInput as exc:
+        raise _invalid([f"{safe_name(exc.field)}：{exc.reason}"]) from exc
+    return value
 
 
 def _json_reason(msg: str) -> str:

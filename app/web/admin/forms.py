@@ -26,7 +26,10 @@ def form_new():
 def form_edit(key: str):
     if request.method == "POST":
         return _save(key)
-    version = parse_id(request.args.get("version")) if request.args.get("version") else None
+    raw = request.args.get("version")
+    version = parse_id(raw) if raw else None
+    if raw and version is None:
+        raise NotFound("版本号无效")
     return render_template("admin/form_edit.html", **form_designer.editor(key, version), problems=[])
 
 

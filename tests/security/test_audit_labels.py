@@ -1,0 +1,163 @@
+"""Every audit action has a Chinese label (app/services/security/audit.py ACTION_LABELS): the code is scanned for
+the actions it writes — audit.record("…"), action="…" handed to progress.persist/record_failure/form saves, the
+"action" of a timer's or a completion's step, *_ACTION constants, end_sessions(reason=…) — and the pages showing
+the audit trail (the request page's 处理记录, the 审批单, its API) never show a raw English action code."""
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import AuditLog
+from app.services.security.audit import ACTION_LABELS
+
+from ..web.journey import act, application_form, my_task, submit
+from .hostile_support import issue_token
+
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
+ACTION_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+DYNAMIC_PREFIXES = ("notify_",)  # audit.record(f"notify_{event}"): labelled 系统通知 unless listed (requests.history)
+
+
+def _constants(tree: ast.Module) -> dict[str, str]:
+    """Module-level NAME = "text" and NAME_A, NAME_B = "a", "b"."""
+    out: dict[str, str] = {}
+    for node in tree.body:
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if isinstance(target, ast.Name) and isinstance(node.value, ast.Constant) and \
+                    isinstance(node.value.value, str):
+                out[target.id] = node.value.value
+            elif isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+                for name, value in zip(target.elts, node.value.elts, strict=False):
+                    if isinstance(name, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                        out[name.id] = value.value
+    return out
+
+
+def _name(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _owner(func: ast.expr) -> str:
+    return func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+
+
+def scanned_actions() -> dict[str, set[str]]:
+    """{action code: {file:line, ...}} for every audit action the code writes; dynamic ones by their prefix."""
+    found: dict[str, set[str]] = {}
+
+    def add(value: ast.expr | None, constants: dict[str, str], where: str) -> None:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            found.setdefault(value.value, set()).add(where)
+        elif isinstance(value, ast.Name) and value.id in constants:
+            found.setdefault(constants[value.id], set()).add(where)
+        elif isinstance(value, ast.JoinedStr) and value.values and isinstance(value.values[0], ast.Constant):
+            found.setdefault(f"{value.values[0].value}*", set()).add(where)
+
+    for path in sorted(APP_DIR.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        constants = _constants(tree)
+        rel = path.relative_to(APP_DIR.parent)
+        for node in ast.walk(tree):
+            where = f"{rel}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Call):
+                name, owner = _name(node.func), _owner(node.func)
+                if name == "record" and owner == "audit" and node.args:
+                    add(node.args[0], constants, where)
+                if name in ("persist", "record_failure", "save", "record", "_save_step") or owner == "progress":
+                    for kw in node.keywords:
+                        if kw.arg == "action":
+                            add(kw.value, constants, where)
+                if name == "end_sessions":
+                    add(node.args[1] if len(node.args) > 1 else None, constants, where)
+                    for kw in node.keywords:
+                        if kw.arg == "reason":
+                            add(kw.value, constants, where)
+            elif isinstance(node, ast.Dict) and path.parent.name == "workflow" and path.stem in ("timers", "tasks"):
+                for key, value in zip(node.keys, node.values, strict=False):  # steps handed to persist(**step)
+                    if isinstance(key, ast.Constant) and key.value == "action":
+                        add(value, constants, where)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for arg, default in zip(node.args.args[::-1], node.args.defaults[::-1], strict=False):
+                    if arg.arg == "action" or (node.name == "end_sessions" and arg.arg == "reason"):
+                        add(default, constants, where)
+                for arg, default in zip(node.args.kwonlyargs, node.args.kw_defaults, strict=False):
+                    if arg.arg == "action" and default is not None:
+                        add(default, constants, where)
+            elif isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id.endswith("_ACTION")
+                                                      for t in node.targets):
+                add(node.value, constants, where)
+    return found
+
+
+def test_the_scan_finds_the_actions_of_every_feature():
+    found = scanned_actions()
+    for action in ("submit", "complete", "claim", "timer", "return_to", "withdraw", "recall", "add_signer",
+                   "sign_answer", "sign_cancel", "delegate", "delegation_revoked", "attachment_upload",
+                   "attachment_cleanup", "form_create", "form_import", "transfer", "cc", "logout",
+                   "cas_single_logout", "catalog_update", "notify_*"):
+        assert action in found, action
+
+
+def test_every_audit_action_written_anywhere_has_a_chinese_label():
+    missing = {action: sorted(where)[:3] for action, where in scanned_actions().items()
+               if not action.endswith("*") and action not in ACTION_LABELS}
+    assert not missing, f"actions without a label in ACTION_LABELS: {missing}"
+    dynamic = {a for a in scanned_actions() if a.endswith("*")}
+    assert dynamic <= {f"{p}*" for p in DYNAMIC_PREFIXES}, dynamic
+
+
+def test_every_label_is_chinese_and_every_key_an_action_code():
+    for action, label in ACTION_LABELS.items():
+        assert ACTION_CODE.fullmatch(action), action
+        assert label.strip() and re.search(r"[\u4e00-\u9fff]", label), (action, label)
+        assert not ACTION_CODE.fullmatch(label), (action, label)
+
+
+def _raw_codes(text: str, codes: set[str]) -> set[str]:
+    """Action codes standing as words of the visible text (not inside a longer identifier, URL or attribute)."""
+    visible = re.sub(r"<script.*?</script>|<[^>]+>", " ", text, flags=re.S)
+    return {c for c in codes if re.search(rf"(?<![\w/.-]){re.escape(c)}(?![\w/.-])", visible)}
+
+
+def test_the_history_pages_show_no_raw_action_codes(app, login):
+    """A request that went through 前加签, 退回, a resubmission, a completion, 收回 and 撤回-free steps: its page, its
+    审批单 and its API history label every row in Chinese."""
+    handler, head, cosigner = login("cs_handler"), login("cs_head"), login("academic_head")
+    csrf = {"X-CSRFToken": head.csrf}
+    rid = submit(handler, {"course_schedule": ["kch"]})
+    task_id = my_task(head, rid)
+    resp = head.client.post(f"/api/v1/tasks/{task_id}/add-signer", headers=csrf,
+                            json={"user": "academic_head", "position": "before", "reason": "请提意见"})
+    assert resp.status_code == 201, resp.get_json()
+    resp = cosigner.client.post(f"/api/v1/signatures/{resp.get_json()['id']}/answer",
+                                headers={"X-CSRFToken": cosigner.csrf}, json={"agree": True, "opinion": "同意"})
+    assert resp.status_code == 200, resp.get_json()
+    resp = head.client.post(f"/api/v1/tasks/{task_id}/return", headers=csrf,
+                            json={"target": "fill_application", "reason": "请补充用途"})
+    assert resp.status_code == 200, resp.get_json()
+    act(handler, rid, application_form(handler, {"course_schedule": ["kch"]}), form_key="share_application")
+    done = act(head, rid, {"decision": "approve", "opinion": "同意"})
+    resp = head.client.post(f"/api/v1/tasks/{done}/recall", headers=csrf, json={"reason": "意见需修改"})
+    assert resp.status_code == 200, resp.get_json()
+    head.client.post(f"/api/v1/tasks/{resp.get_json()['new_task_id']}/claim", headers=issue_token(app, "cs_head"))
+
+    with app.app_context():
+        written = set(db.session.scalars(select(AuditLog.action).where(AuditLog.instance_id == rid)))
+    assert {"submit", "add_signer", "sign_answer", "return_to", "complete", "recall"} <= written, written
+    codes = set(ACTION_LABELS) | written
+    for url in (f"/requests/{rid}", f"/requests/{rid}/print"):
+        page = head.get(url)
+        assert page.status_code == 200, url
+        html = page.get_data(as_text=True)
+        assert not _raw_codes(html, written), (url, _raw_codes(html, written))
+        for action in written:
+            assert ACTION_LABELS[action] in html, (url, action)
+    history = head.get(f"/api/v1/requests/{rid}").get_json()["history"]
+    assert history and all(h["action_label"] == ACTION_LABELS.get(h["action"], "系统通知") for h in history)
+    assert not any(h["action_label"] in codes for h in history)
