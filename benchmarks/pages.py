@@ -1,6 +1,7 @@
 """Page timings on a big database (benchmarks/bigdb.py): p50/p95 of each read page over the Flask test client.
 
-Usage: python benchmarks/pages.py [--db bigdb] [--rounds 30]
+Usage: python benchmarks/pages.py [--db bigdb] [--rounds 30] [--only /supervision/]   (--only: the pages whose URL
+holds that text, and none of the other timings)
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", default=os.environ.get("BIGDB", "bigdb"))
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--only", default="")
     args = parser.parse_args()
 
     class PagesConfig(TestingConfig):
@@ -54,6 +56,8 @@ def main() -> None:
     week_ago = (datetime.now(CHINA_TZ) - timedelta(days=7)).date().isoformat()
     for username, url in PAGES:
         url = url.format(week_ago=week_ago)
+        if args.only not in url:
+            continue
         b = Browser(app, username)
         times = []
         for _ in range(args.rounds):
@@ -65,6 +69,8 @@ def main() -> None:
         times.sort()
         print(f"{username + ' ' + url:52} {statistics.median(times):8.1f} {times[int(0.95 * len(times)) - 1]:8.1f} "
               f"{statements[0]:5d}")
+    if args.only:
+        return
     from app.services.oversight import analytics
 
     with app.app_context():  # the analytics figures after each refresh: nothing cached yet

@@ -165,6 +165,14 @@ def analytics_refresh_job() -> None:
         analytics.refresh()
 
 
+def deadline_refresh_job() -> None:
+    """Sum the tasks closed since the last run into the supervisors' daily deadline figures (deadline_stats)."""
+    from ..services.oversight import deadline_stats
+
+    with _app.app_context():
+        deadline_stats.refresh()
+
+
 def attachment_cleanup_job() -> None:
     """Delete API uploads never named in a submission within 24 hours, and content no attachment refers to (daily)."""
     from ..services.workflow import attachments
@@ -208,6 +216,8 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
                        replace_existing=True)
     _scheduler.add_job(analytics_refresh_job, "interval", id="analytics-refresh", replace_existing=True,
                        minutes=max(app.config.get("ANALYTICS_REFRESH_MINUTES", 10), 1))
+    _scheduler.add_job(deadline_refresh_job, "interval", id="deadline-refresh", replace_existing=True,
+                       minutes=max(app.config.get("DEADLINE_REFRESH_MINUTES", 10), 1))
     if app.config.get("LDAP_URL") and app.config.get("LDAP_SYNC_MINUTES"):
         _scheduler.add_job(ldap_sync_job, "interval", minutes=max(app.config["LDAP_SYNC_MINUTES"], 1),
                            id="ldap-sync", replace_existing=True)

@@ -8,6 +8,7 @@ from .audit import AuditLog
 from .calendar import CalendarYear
 from .catalog import DataDomain, DataResource, ShareClass
 from .countersign import AddedSigner
+from .deadline_stats import DeadlineDay, DeadlineRefresh  # noqa: F401 - the charts' daily sums
 from .delegation import Delegation
 from .forms import FormDefinition, ProcessFormVersion
 from .grant import DataGrant

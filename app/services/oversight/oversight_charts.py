@@ -1,9 +1,9 @@
 """The supervisors' charts: open and overdue by department (now and per week), the on-time rate of the providers'
 answers per month (Art. 22: 5 working days), data-quality feedback (Art. 25), violation cases by outcome.
 
-Each figure is one GROUP BY over indexed columns; weeks and months are bucketed with CASE over boundaries computed
-here (China time), so the same SQL runs on SQLite and PostgreSQL and the deadline index (state, due_at) serves the
-time ranges."""
+The weekly and monthly deadline figures come from one read of deadline_stats.sums() over the weeks' and months'
+boundaries (Beijing midnights, computed here): the settled days' sums plus one GROUP BY over the tasks still moving,
+so the same code runs on SQLite and PostgreSQL. The other figures are one GROUP BY each over indexed columns."""
 from __future__ import annotations
 
 import io
@@ -12,7 +12,7 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import func, select
 
 from ...extensions import db
 from ...models import Department, ProcessDefinition, ProcessInstance, TaskRecord
@@ -22,6 +22,7 @@ from ...models.types import CHINA_TZ, utcnow
 from ..calendar import current_calendar
 from ..errors import ValidationFailed
 from ..spreadsheet import append_row
+from . import deadline_stats
 from .supervision import _require_overseer, _status_case, due_soon_before, export_workbook, quality_stats
 
 WEEKS = 12
@@ -43,6 +44,8 @@ def _months(now: datetime, count: int = MONTHS) -> list[datetime]:
     """count + 1 boundaries: the first of each month 00:00 China time, the last one next month's."""
     today = now.astimezone(CHINA_TZ).date()
     firsts, year, month = [], today.year, today.month + 1
+    if month == 13:  # in December the last boundary is next January's
+        year, month = year + 1, 1
     for _ in range(count + 1):
         if month == 0:
             year, month = year - 1, 12
@@ -51,29 +54,34 @@ def _months(now: datetime, count: int = MONTHS) -> list[datetime]:
     return [datetime.combine(d, time(), CHINA_TZ) for d in reversed(firsts)]
 
 
-def _bucket(column, bounds: list[datetime]):
-    """The index i of the [bounds[i], bounds[i+1]) interval holding the column (callers keep it inside bounds)."""
-    if len(bounds) == 2:
-        return literal(0)
-    return case(*[(column < b, i) for i, b in enumerate(bounds[1:-1])], else_=len(bounds) - 2)
-
-
-def _count(condition):
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def chart_data(user_id: int, now: datetime | None = None) -> dict[str, Any]:
-    """Every figure of the charts, as plain JSON-ready data: nine queries, whatever the number of tasks."""
+    """Every figure of the charts, as plain JSON-ready data: a fixed number of queries; the deadline figures read
+    the daily sums (deadline_stats) and the tasks after their mark, so the cost follows the period shown."""
     _require_overseer(user_id)
     now = now or utcnow()
     names = {code: name for code, name in db.session.execute(select(Department.code, Department.name))}
+    return _chart_data(now, names)
+
+
+def _chart_data(now: datetime, names: dict[str, str], month: list[datetime] | None = None) -> dict[str, Any]:
+    """chart_data(); with `month` ([first, next first)) the month's provider answers too, under "month_answers"
+    (from the same sums when the month is one of the chart's six)."""
 
     def name(code: str | None) -> str:
         return names.get(code or "", code or "—")
 
-    return {"generated_at": now.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"),
-            "open_by_department": _open_by_department(now, name), "weekly": _weekly(now, name),
-            "on_time": _on_time(now, name), "quality": quality_stats(names, now), "violations": _violations()}
+    _, months, bounds = _deadline_bounds(now)
+    sums = deadline_stats.sums(bounds, now)
+    data = {"generated_at": now.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M"),
+            "open_by_department": _open_by_department(now, name), "weekly": _weekly(now, name, sums),
+            "on_time": _on_time(now, name, months, sums, bounds), "quality": quality_stats(names, now),
+            "violations": _violations()}
+    if month is not None:
+        if month[0] in bounds and month[1] in bounds:
+            data["month_answers"] = _on_time(now, name, month, sums, bounds)
+        else:  # an earlier month: its own sums
+            data["month_answers"] = _on_time(now, name, month)
+    return data
 
 
 def _open_by_department(now: datetime, name) -> list[dict[str, Any]]:
@@ -90,55 +98,61 @@ def _open_by_department(now: datetime, name) -> list[dict[str, Any]]:
                   key=lambda r: (-r["overdue"], -r["open"], r["department"]))
 
 
-def _weekly(now: datetime, name) -> dict[str, Any]:
+def _deadline_bounds(now: datetime) -> tuple[list[datetime], list[datetime], list[datetime]]:
+    """The weeks' and months' boundaries, and both merged (the weeks lie within the months)."""
+    weeks, months = _weeks(now), _months(now)
+    return weeks, months, sorted(set(weeks) | set(months))
+
+
+def _span(bounds: list[datetime], first: datetime, end: datetime) -> range:
+    """The intervals of `bounds` making up [first, end) (both are among the bounds)."""
+    return range(bounds.index(first), bounds.index(end))
+
+
+def _weekly(now: datetime, name, sums: deadline_stats.Sums | None = None) -> dict[str, Any]:
     """Per department and week (Monday to Sunday): tasks whose deadline fell in the week (up to now), and how many
-    of them were still unanswered when it passed (answered late, escalated, or still open)."""
-    bounds = _weeks(now)
-    week = _bucket(TaskRecord.due_at, bounds).label("week")
-    missed = or_(TaskRecord.state == TaskState.ready, TaskRecord.completed_at > TaskRecord.due_at)
-    rows = db.session.execute(
-        select(TaskRecord.department_code, week, func.count(), _count(missed))
-        .where(TaskRecord.state.in_((TaskState.ready, TaskState.completed, TaskState.cancelled)),
-               TaskRecord.due_at >= bounds[0], TaskRecord.due_at <= now,
-               # a task withdrawn before its deadline (request cancelled or ended elsewhere) was never due
-               or_(TaskRecord.state != TaskState.cancelled, TaskRecord.completed_at >= TaskRecord.due_at))
-        .group_by(TaskRecord.department_code, week))
+    of them were still unanswered when it passed (answered late, escalated, or still open). A task withdrawn
+    before its deadline (request cancelled or ended elsewhere) was never due."""
+    weeks, _months, bounds = _deadline_bounds(now)
+    if sums is None:
+        sums = deadline_stats.sums(bounds, now)
     due: dict[str, list[int]] = defaultdict(lambda: [0] * WEEKS)
     overdue: dict[str, list[int]] = defaultdict(lambda: [0] * WEEKS)
-    for code, index, n, late in rows:
-        due[name(code)][index] += n
-        overdue[name(code)][index] += int(late)
-    return {"weeks": [b.strftime("%m-%d") for b in bounds[:-1]],
+    position = {index: w for w in range(WEEKS) for index in _span(bounds, weeks[w], weeks[w + 1])}
+    for (code, index, _provider, past), (n, late, _good) in sums.items():
+        if past and index in position and n:
+            due[name(code)][position[index]] += n
+            overdue[name(code)][position[index]] += late
+    return {"weeks": [b.strftime("%m-%d") for b in weeks[:-1]],
             "series": [{"department": d, "due": due[d], "overdue": overdue[d]} for d in sorted(due)]}
 
 
-def _on_time(now: datetime, name, bounds: list[datetime] | None = None) -> dict[str, Any]:
+def _on_time(now: datetime, name, months: list[datetime] | None = None,
+             sums: deadline_stats.Sums | None = None, bounds: list[datetime] | None = None) -> dict[str, Any]:
     """Per providing department and month of the deadline: provider answers on time (completed by the deadline)
     and late (completed after it, escalated by the deadline timer, or still open past it). Answers not yet due
-    and tasks withdrawn before their deadline are not counted."""
-    bounds = bounds or _months(now)
-    month = _bucket(TaskRecord.due_at, bounds).label("month")
-    on_time = and_(TaskRecord.state == TaskState.completed, TaskRecord.completed_at <= TaskRecord.due_at)
-    rows = db.session.execute(
-        select(TaskRecord.department_code, month, _count(on_time), func.count())
-        .where(TaskRecord.state.in_((TaskState.ready, TaskState.completed, TaskState.cancelled)),
-               TaskRecord.due_at >= bounds[0], TaskRecord.due_at < bounds[-1], TaskRecord.element_id == PROVIDER_STEP,
-               or_(on_time, TaskRecord.due_at <= now),
-               or_(TaskRecord.state != TaskState.cancelled, TaskRecord.completed_at >= TaskRecord.due_at))
-        .group_by(TaskRecord.department_code, month))
-    months = [b.strftime("%Y-%m") for b in bounds[:-1]]
+    and tasks withdrawn before their deadline are not counted. `sums` over `bounds` (holding the months') when
+    already read."""
+    months = months or _months(now)
+    if sums is None:
+        bounds = months
+        sums = deadline_stats.sums(bounds, now)
+    assert bounds is not None
+    position = {index: m for m in range(len(months) - 1) for index in _span(bounds, months[m], months[m + 1])}
     table: dict[str, list[dict[str, Any]]] = {}
-    for code, index, good, total in rows:
-        cells = table.setdefault(name(code), [{"on_time": 0, "late": 0} for _ in months])
-        cells[index]["on_time"] += int(good)
-        cells[index]["late"] += int(total) - int(good)
+    for (code, index, provider, past), (n, _late, good) in sums.items():
+        if not provider or index not in position or not (n if past else good):
+            continue
+        cells = table.setdefault(name(code), [{"on_time": 0, "late": 0} for _ in months[:-1]])
+        cells[position[index]]["on_time"] += good
+        cells[position[index]]["late"] += (n - good) if past else 0
     series = []
     for department in sorted(table):
         for cell in table[department]:
             answered = cell["on_time"] + cell["late"]
             cell["rate"] = round(100 * cell["on_time"] / answered, 1) if answered else None
         series.append({"department": department, "months": table[department]})
-    return {"months": months, "series": series}
+    return {"months": [b.strftime("%Y-%m") for b in months[:-1]], "series": series}
 
 
 def monthly_report(user_id: int, month: str | None = None, now: datetime | None = None) -> dict[str, Any]:
@@ -158,10 +172,10 @@ def monthly_report(user_id: int, month: str | None = None, now: datetime | None 
         first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
     bounds = [datetime.combine(first, time(), CHINA_TZ), datetime.combine(following, time(), CHINA_TZ)]
-    data = chart_data(user_id, now)
     names = {code: name for code, name in db.session.execute(select(Department.code, Department.name))}
+    data = _chart_data(now, names, bounds)
     answers = [{"department": row["department"], **row["months"][0]}
-               for row in _on_time(now, lambda code: names.get(code or "", code or "—"), bounds)["series"]]
+               for row in data.pop("month_answers")["series"]]
     answers.sort(key=lambda r: (r["rate"] if r["rate"] is not None else 101, r["department"]))
     on_time, late = sum(r["on_time"] for r in answers), sum(r["late"] for r in answers)
     return {**data, "month": first.strftime("%Y-%m"), "month_title": f"{first.year} 年 {first.month} 月",
