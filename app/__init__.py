@@ -128,6 +128,9 @@ def _sqlite_wal(app: Flask) -> None:
     def wal(dbapi_connection, _record) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
+        # WAL with synchronous=NORMAL: a commit is durable against a crash of the process (kill -9) but syncs the
+        # disk at checkpoints instead of on every commit; a power cut may lose the last commits, never consistency
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     event.listen(engine, "connect", wal)

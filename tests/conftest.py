@@ -44,6 +44,7 @@ def app():
 RUNTIME_TABLES = ("added_signer", "carbon_copy", "notification_delivery", "notification", "audit_log", "timer", "task",
                   "data_grant", "process_instance", "api_token", "calendar_year")
 RUNTIME_TABLES = ("attachment", *RUNTIME_TABLES)  # attachments refer to tasks and instances
+RUNTIME_TABLES = ("instance_department", *RUNTIME_TABLES)  # the request list's involvement rows refer to instances
 
 
 def wipe(app, *extra_sql: str) -> None:

@@ -204,7 +204,11 @@ def build_scheduler(app: Flask, *, blocking: bool) -> BackgroundScheduler | Bloc
     if blocking:  # its own process: it says when it wakes next (through the app's log handler)
         app.logger.debug("scheduler starting")
         log.setLevel(logging.INFO)
-    store = SharedSQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"], tablename=JOBS_TABLE)
+    # the app's connect arguments (SQLite: wait for the write lock like the app does, not pysqlite's 5 s: a busy
+    # timer pass must not make APScheduler's own thread die on "database is locked")
+    connect_args = app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {}).get("connect_args", {})
+    store = SharedSQLAlchemyJobStore(url=app.config["SQLALCHEMY_DATABASE_URI"], tablename=JOBS_TABLE,
+                                     engine_options={"connect_args": dict(connect_args)})
     cls = BlockingScheduler if blocking else BackgroundScheduler
     _scheduler = cls(jobstores={"default": store, "memory": MemoryJobStore()}, timezone=UTC,
                      job_defaults={"misfire_grace_time": None, "coalesce": True, "max_instances": 1})

@@ -13,6 +13,7 @@ from .delegation import Delegation
 from .forms import FormDefinition, ProcessFormVersion
 from .grant import DataGrant
 from .identity import CasTicket
+from .involvement import InstanceDepartment  # noqa: F401 - a read index kept by workflow.progress
 from .notification import Notification, NotificationDelivery
 from .ops import SchedulerLease
 from .org import ApiToken, Department, Role, User

@@ -10,10 +10,11 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import TypeVar
 
 from flask import current_app
-from sqlalchemy import select, text
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -30,19 +31,32 @@ _SQLITE_TOUCH = text("UPDATE process_instance SET lock_version = lock_version WH
 _RETRY_SQLITE = ("database is locked", "database table is locked", "database is busy")
 
 
+@cache
+def _sqlite_touch_returning() -> TextClause:
+    """The SQLite lock statement returning the instance's columns (not the deferred workflow, which
+    progress.load reads)."""
+    columns = [c for c in ProcessInstance.__table__.columns if c.key != "workflow_json"]
+    return text(f"{_SQLITE_TOUCH.text} RETURNING {', '.join(c.name for c in columns)}").columns(*columns)
+
+
 def lock_instance(instance_id: int) -> ProcessInstance:
     """Take the instance's write lock until the transaction ends; return the instance as last committed.
 
     PostgreSQL: `SELECT … FOR UPDATE` on its row (other writers of the instance wait; readers do not).
     SQLite: a no-op write as the first statement takes the database's write lock, waiting up to the busy timeout.
     pysqlite opens its transaction just before the first write, so nothing read inside the transaction predates
-    the lock; the instance is then read again (populate_existing) with its current workflow and lock_version."""
+    the lock. Either way the same statement reads the row again (populate_existing): current status and
+    lock_version; the workflow column stays deferred (progress.load reads it)."""
     if db.session.get_bind().dialect.name == "sqlite":
-        # plain SQL: an ORM update() would also bump updated_at (its onupdate default)
-        db.session.execute(_SQLITE_TOUCH, {"id": instance_id})
-    else:  # the id column only: an ORM load FOR UPDATE would refuse an identity-map copy of an older version
-        db.session.execute(select(ProcessInstance.id).where(ProcessInstance.id == instance_id).with_for_update())
-    instance = db.session.get(ProcessInstance, instance_id, populate_existing=True)
+        # one statement: the no-op write takes the lock and RETURNING reads the row as it is now (plain SQL: an ORM
+        # update() would also bump updated_at, its onupdate default)
+        instance = db.session.scalars(
+            select(ProcessInstance).from_statement(_sqlite_touch_returning().bindparams(id=instance_id))
+            .execution_options(populate_existing=True)).one_or_none()
+    else:  # one statement: the row locked and read as it is now (a select, not session.get(with_for_update=...),
+        # which would refuse an identity-map copy of an older version instead of refreshing it)
+        instance = db.session.scalars(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                                      .with_for_update().execution_options(populate_existing=True)).one_or_none()
     if instance is None:
         raise NotFound("流程实例不存在")
     return instance

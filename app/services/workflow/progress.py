@@ -3,10 +3,13 @@ timers, turns the scripts' notify() requests and new tasks into notifications, w
 from __future__ import annotations
 
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from flask import g
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import select
+from sqlalchemy import func, insert, literal, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
 from ...engine import runtime
@@ -14,11 +17,12 @@ from ...engine.script_env import NotificationRequest, make_script_engine
 from ...engine.serializer import SERIALIZER_VERSION, dump_workflow, load_workflow
 from ...extensions import db
 from ...models import Department, ProcessDefinition, ProcessInstance, TaskRecord, TimerRecord, User
+from ...models.involvement import InstanceDepartment
 from ...models.org import Role
 from ...models.process import INSTANCE_STATUS_LABELS, InstanceStatus
 from ...models.task import TaskState
 from ...models.timer import TimerState
-from ...models.types import utcnow
+from ...models.types import UTCDateTime, utcnow
 from ..calendar import checked_calendar, current_calendar, revision_columns
 from ..errors import Conflict
 from ..messaging import notify
@@ -40,19 +44,34 @@ def load(instance: ProcessInstance) -> BpmnWorkflow:
     # one query: the JSON, and the version's digest and the calendar's marker when not yet read in this context
     digest = definitions.known_digest(instance.definition_id)
     calendar = checked_calendar()
-    columns = [ProcessInstance.workflow_json]
+    # and whether a timer row of the instance is pending (persist skips reading the timer rows when none is pending
+    # before the step and none after it)
+    # and the departments recorded as involved (persist adds only new ones)
+    columns = [ProcessInstance.workflow_json, select(TimerRecord.id).where(
+        TimerRecord.instance_id == instance.id, TimerRecord.state == TimerState.pending).exists(),
+        select(func.aggregate_strings(InstanceDepartment.department_code, ",")).where(
+            InstanceDepartment.instance_id == instance.id).scalar_subquery()]
     if digest is None:
         columns.append(select(ProcessDefinition.sha256).where(ProcessDefinition.id == instance.definition_id)
                        .scalar_subquery())
     if calendar is None:
         columns += revision_columns()
     row = db.session.execute(select(*columns).where(ProcessInstance.id == instance.id)).one()
-    rest = list(row[1:])
+    rest = list(row[3:])
     if digest is None:
         digest = rest.pop(0)
     if calendar is None:
         calendar = current_calendar(tuple(rest))
-    return load_workflow(row[0], calendar, spec=definitions.definition_spec(instance.definition_id, digest))
+    workflow = load_workflow(row[0], calendar, spec=definitions.definition_spec(instance.definition_id, digest))
+    _timer_rows_pending[workflow] = bool(row[1])
+    _departments_recorded[workflow] = set(row[2].split(",")) if row[2] else set()
+    return workflow
+
+
+# workflow -> whether the instance had a pending timer row when it was loaded (or saved) under the lock
+_timer_rows_pending: WeakKeyDictionary[BpmnWorkflow, bool] = WeakKeyDictionary()
+# workflow -> the instance's departments in instance_department when it was loaded (or saved) under the lock
+_departments_recorded: WeakKeyDictionary[BpmnWorkflow, set[str]] = WeakKeyDictionary()
 
 
 def remember(instance_id: int, lock_version: int, workflow: BpmnWorkflow) -> None:
@@ -120,7 +139,18 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
         instance.current_step = "、".join(dict.fromkeys(v.title for v in views))[:300]
     audit.record(action, user_id=actor_id, instance_id=instance.id, task_id=task_id, step=step, opinion=opinion,
                  detail=detail)
+    # departments now holding a task of the instance for the first time (those recorded when it was loaded and
+    # those of the tasks that were open are there already); the first save of an instance records every department
+    # of its rows (the start step's too)
+    first_save = instance.lock_version == 1
+    recorded = _departments_recorded.get(workflow)
+    involved = {r.department_code for r in new_records if r.department_code} - (recorded or set()) - {
+        r.department_code for r in existing.values()}
+    if recorded is not None:
+        _departments_recorded[workflow] = recorded | involved
     db.session.flush()  # ids for the new tasks
+    if involved or first_save:
+        _record_involvement(instance, None if first_save else involved)
     holders = _new_task_holders(new_records)
     for record in new_records:
         if claim_for and record.engine_task_id in claim_for:
@@ -175,6 +205,23 @@ def _refresh(record: TaskRecord, view: runtime.UserTaskView) -> None:
             setattr(record, key, value)
 
 
+def _record_involvement(instance: ProcessInstance, codes: set[str] | None) -> None:
+    """instance_department gets the departments `codes` (None: every department of the instance's task rows) with
+    the instance's creation time: one statement, pairs already there left alone."""
+    dialect = db.session.get_bind().dialect.name
+    upsert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    if codes is None:
+        rows = (select(TaskRecord.instance_id, TaskRecord.department_code,
+                       literal(instance.created_at, UTCDateTime()))
+                .where(TaskRecord.instance_id == instance.id, TaskRecord.department_code.is_not(None)).distinct())
+        statement = upsert(InstanceDepartment).from_select(["instance_id", "department_code", "created_at"], rows)
+    else:
+        statement = upsert(InstanceDepartment).values([
+            {"instance_id": instance.id, "department_code": code, "created_at": instance.created_at}
+            for code in sorted(codes)])
+    db.session.execute(statement.on_conflict_do_nothing())
+
+
 def _new_task_holders(records: list[TaskRecord]) -> dict[int, list[User]]:
     """notify.task_holders() of new (unclaimed) tasks, with one query for all of them (a step that opens the
     provider reviews opens one task per department)."""
@@ -197,10 +244,24 @@ def _recipients(req: NotificationRequest, open_records) -> list[User]:
             if record.element_id == req.to_open:
                 users += notify.task_holders(record)
     if req.to_department or req.to_role:
-        users += notify.users_for(req.to_department, [req.to_role] if req.to_role else _all_roles())
+        users += _users_for(req.to_department, [req.to_role] if req.to_role else _all_roles())
     if req.cc:
-        users += notify.users_for(req.cc, ["nic_head", "nic_reviewer"] if req.cc == "nic" else _all_roles())
+        users += _users_for(req.cc, ["nic_head", "nic_reviewer"] if req.cc == "nic" else _all_roles())
     return users
+
+
+def _users_for(department_code: str | None, roles: list[str]) -> list[User]:
+    """notify.users_for, read once per transaction for the same department and roles (a batch of timers fired in
+    one transaction sends the same reminder to the same office many times)."""
+    transaction = db.session().get_transaction()
+    cached = db.session.info.get("progress_users_for")
+    if transaction is None or cached is None or cached[0] is not transaction:
+        cached = (transaction, {})
+        db.session.info["progress_users_for"] = cached
+    key = (department_code, tuple(sorted(roles)))
+    if key not in cached[1]:
+        cached[1][key] = notify.users_for(department_code, roles)
+    return cached[1][key]
 
 
 def _all_roles() -> list[str]:
@@ -209,6 +270,21 @@ def _all_roles() -> list[str]:
 
 def _project_timers(instance: ProcessInstance, workflow: BpmnWorkflow, now) -> bool:
     pending = {t.task_id: t for t in runtime.pending_timers(workflow)}
+    had_pending = _timer_rows_pending.get(workflow, True)
+    _timer_rows_pending[workflow] = bool(pending)  # as saved now (a remember()ed workflow is loaded like this)
+    if not had_pending:  # no pending row to cancel or mark fired: write the armed timers without reading the rows
+        if not pending:
+            return False
+        # a timer armed again under its engine id (a step reopened) has a row already: pending again, new due time
+        upsert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = upsert(TimerRecord).values([
+            {"instance_id": instance.id, "engine_task_id": engine_id, "element_id": timer.element_id,
+             "title": timer.title, "interrupting": timer.interrupting, "due_at": timer.due_at,
+             "state": TimerState.pending, "created_at": now} for engine_id, timer in pending.items()])
+        db.session.execute(statement.on_conflict_do_update(
+            index_elements=[TimerRecord.instance_id, TimerRecord.engine_task_id],
+            set_={"state": TimerState.pending, "due_at": statement.excluded.due_at, "fired_at": None}))
+        return True
     rows = {r.engine_task_id: r for r in db.session.scalars(
         select(TimerRecord).where(TimerRecord.instance_id == instance.id))}
     changed = False
@@ -222,9 +298,11 @@ def _project_timers(instance: ProcessInstance, workflow: BpmnWorkflow, now) -> b
         elif row.state != TimerState.pending or row.due_at != timer.due_at:
             row.state, row.due_at, row.fired_at = TimerState.pending, timer.due_at, None
             changed = True
-    for engine_id, timer in pending.items():
-        if engine_id not in rows:
-            db.session.add(TimerRecord(instance_id=instance.id, engine_task_id=engine_id, element_id=timer.element_id,
-                                       title=timer.title, interrupting=timer.interrupting, due_at=timer.due_at))
-            changed = True
+    new_rows = [{"instance_id": instance.id, "engine_task_id": engine_id, "element_id": timer.element_id,
+                 "title": timer.title, "interrupting": timer.interrupting, "due_at": timer.due_at,
+                 "state": TimerState.pending, "created_at": now}
+                for engine_id, timer in pending.items() if engine_id not in rows]
+    if new_rows:  # one statement for all of them (nothing here needs their ids)
+        db.session.execute(insert(TimerRecord), new_rows)
+        changed = True
     return changed

@@ -28,7 +28,7 @@ from ..people.access import OVERSIGHT_ROLES, candidate_filter, get_user, get_vie
 from ..people.delegations import acting_name
 from ..security import audit
 from ..security.audit import ACTION_LABELS
-from . import attachments, processes, progress, task_forms
+from . import attachments, processes, progress, request_scope, task_forms
 from .instance_lock import lock_instance
 from .rollback import returned_by_reset, view_actions
 
@@ -76,11 +76,9 @@ def list_requests(user_id: int, *, page: int = 1, per_page: int = 50, q: str | N
              .join(applicant, applicant.id == ProcessInstance.applicant_department_id)
              .outerjoin(User, User.id == ProcessInstance.initiator_id)
              .order_by(ProcessInstance.created_at.desc(), ProcessInstance.id.desc()))
-    if not user.has_role(*OVERSIGHT_ROLES):
-        involved = select(TaskRecord.instance_id).where(TaskRecord.instance_id == ProcessInstance.id,
-                                                        or_(TaskRecord.completed_by_id == user.id,
-                                                            TaskRecord.department_code == user.department.code))
-        query = query.where(or_(ProcessInstance.applicant_department_id == user.department_id, involved.exists()))
+    if not user.has_role(*OVERSIGHT_ROLES):  # the newest rows of the user's scopes, each from its own index
+        query = query.where(ProcessInstance.id.in_(request_scope.visible_ids(
+            user, lambda alias: _request_filters(q, status, department, alias), page * per_page + 1)))
     query = query.where(*_request_filters(q, status, department, applicant))
     rows = db.session.execute(query.limit(per_page + 1).offset((page - 1) * per_page)).all()
     items = [{"id": r[0], "title": r[1], "status": r[2], "process_name": r[6],

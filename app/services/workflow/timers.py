@@ -66,11 +66,18 @@ class FireReport:
 
 _SKIPPED = object()
 
+# Instances fired in one transaction by fire_due: one commit (on SQLite one write lock and one WAL sync) for the
+# group instead of one per instance. Every instance of the group is still locked (lock_instance) before its timers
+# are claimed, so the group's commit is the exactly-once point of all of them; if anything in the group fails the
+# whole group is rolled back and its instances are fired again one per transaction.
+GROUP = 25
 
-def fire_due(now: datetime | None = None, *, batch: int = BATCH) -> FireReport:
+
+def fire_due(now: datetime | None = None, *, batch: int = BATCH, group: int = GROUP) -> FireReport:
     """Fire every timer due at `now` in batches: one statement selects up to `batch` due timers (on PostgreSQL
-    skipping rows another scheduler is claiming right now), that transaction ends, then each instance is fired in
-    its own short transaction through the exactly-once path (instance lock, then the conditional claim).
+    skipping rows another scheduler is claiming right now), that transaction ends, then the instances are fired
+    through the exactly-once path (instance lock, then the conditional claim), up to `group` instances per
+    transaction.
 
     The candidate rows are not kept locked while instance locks are taken: every writer takes the instance lock
     first, so holding timer rows meanwhile could deadlock against a user's step on the same instance."""
@@ -89,30 +96,76 @@ def fire_due(now: datetime | None = None, *, batch: int = BATCH) -> FireReport:
         groups = list(by_instance.items())
         if postgres:  # several schedulers walk the same candidates: a different order makes them meet less
             random.shuffle(groups)
-        for instance_id, timer_ids in groups:
-            try:
-                outcome = _fire_instance(instance_id, timer_ids, wait=not postgres)
-            except (Busy, OperationalError) as exc:
-                current_app.logger.warning("timers %s on instance %s not fired now: %s", timer_ids, instance_id, exc)
-                report.failed += 1
-                continue
-            except Exception:  # one broken instance must not hold up the others; the next pass tries again
-                current_app.logger.exception("timers %s on instance %s failed", timer_ids, instance_id)
-                db.session.rollback()
-                report.failed += 1
-                continue
-            if outcome is _SKIPPED:
-                report.skipped += 1
-            elif outcome is not None:
-                fired, rescheduled = outcome
-                report.fired += 1
-                report.timers += fired
-                report.rescheduled |= rescheduled
+        for start in range(0, len(groups), max(group, 1)):
+            chunk = groups[start:start + max(group, 1)]
+            outcomes = _fire_group(chunk, postgres=postgres) if len(chunk) > 1 else None
+            if outcomes is None:  # one instance, or the group failed as a whole: one transaction per instance
+                outcomes = [_fire_alone(instance_id, timer_ids, wait=not postgres)
+                            for instance_id, timer_ids in chunk]
+            for outcome in outcomes:
+                _count(report, outcome)
         if len(rows) < batch:
             break
     if report.fired:
         notify.send_pending_emails()
     return report
+
+
+_FAILED = object()
+
+
+def _count(report: FireReport, outcome) -> None:
+    if outcome is _SKIPPED:
+        report.skipped += 1
+    elif outcome is _FAILED:
+        report.failed += 1
+    elif outcome is not None:
+        fired, rescheduled = outcome
+        report.fired += 1
+        report.timers += fired
+        report.rescheduled |= rescheduled
+
+
+def _fire_alone(instance_id: int, timer_ids: list[int], *, wait: bool):
+    """One instance in its own transaction; failures are logged and reported (_FAILED), the next pass retries."""
+    try:
+        return _fire_instance(instance_id, timer_ids, wait=wait)
+    except (Busy, OperationalError) as exc:
+        current_app.logger.warning("timers %s on instance %s not fired now: %s", timer_ids, instance_id, exc)
+    except Exception:  # one broken instance must not hold up the others; the next pass tries again
+        current_app.logger.exception("timers %s on instance %s failed", timer_ids, instance_id)
+        db.session.rollback()
+    return _FAILED
+
+
+def _fire_group(chunk: list[tuple[int, list[int]]], *, postgres: bool) -> list | None:
+    """Fire several instances' timers in one transaction, each under its instance lock; one commit for all.
+
+    SQLite: the first lock_instance takes the database's write lock for the whole transaction (the others are
+    then immediate). PostgreSQL: one `FOR UPDATE SKIP LOCKED` statement locks the instances nobody else holds;
+    the others are _SKIPPED (a later pass fires them). None when the group failed (rolled back entirely): the
+    caller fires its instances one per transaction."""
+    ids = [instance_id for instance_id, _timer_ids in chunk]
+    try:
+        locked: dict[int, ProcessInstance] = {}
+        if postgres:  # locked and read as they are now, in one statement
+            locked = {i.id: i for i in db.session.scalars(
+                select(ProcessInstance).where(ProcessInstance.id.in_(ids)).with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True))}
+        outcomes: list = []
+        for instance_id, timer_ids in chunk:
+            if postgres and instance_id not in locked:
+                outcomes.append(_SKIPPED)  # another scheduler or a user's step holds it (or it is gone)
+                continue
+            instance = locked[instance_id] if postgres else instance_lock.lock_instance(instance_id)
+            outcomes.append(_fire_locked(timer_ids, instance))
+        db.session.commit()
+    except Exception as exc:  # noqa: BLE001 - any failure: nothing of the group is kept, each is tried alone
+        db.session.rollback()
+        current_app.logger.warning("timer group of %s instances rolled back (%s); firing them one by one",
+                                   len(chunk), str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return None
+    return outcomes
 
 
 def fire_due_timers(now: datetime | None = None) -> int:
@@ -147,12 +200,11 @@ def _fire_instance(instance_id: int, timer_ids: list[int], *, wait: bool):
     if wait:
         return instance_lock.run_locked(instance_id, work)
     try:
-        locked = db.session.scalar(select(ProcessInstance.id).where(ProcessInstance.id == instance_id)
-                                   .with_for_update(skip_locked=True))
-        if locked is None:
+        instance = db.session.scalar(select(ProcessInstance).where(ProcessInstance.id == instance_id)
+                                     .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+        if instance is None:
             db.session.rollback()
             return _SKIPPED
-        instance = db.session.get(ProcessInstance, instance_id, populate_existing=True)
         return work(instance)
     except BaseException:
         db.session.rollback()
@@ -160,17 +212,29 @@ def _fire_instance(instance_id: int, timer_ids: list[int], *, wait: bool):
 
 
 def _fire(timer_ids: list[int], instance: ProcessInstance) -> tuple[int, bool] | None:
-    """Under the instance's lock: None if there was nothing to fire, else (timers fired, whether the schedule
-    changed)."""
+    """Under the instance's lock, in a transaction of its own: None if there was nothing to fire, else (timers
+    fired, whether the schedule changed)."""
+    outcome = _fire_locked(timer_ids, instance)
+    if outcome is None:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    return outcome
+
+
+def _fire_locked(timer_ids: list[int], instance: ProcessInstance) -> tuple[int, bool] | None:
+    """Under the instance's lock, neither committing nor rolling back: None (and nothing written) if there was
+    nothing to fire, else (timers fired, whether the schedule changed)."""
+    if instance.status != InstanceStatus.running:
+        return None  # suspended/failed/ended: fires after resume / retry, or never
     now = utcnow()
     claimed = list(db.session.scalars(update(TimerRecord).where(
         TimerRecord.id.in_(timer_ids), TimerRecord.instance_id == instance.id,
         TimerRecord.state == TimerState.pending, TimerRecord.due_at <= now)
         .values(state=TimerState.fired, fired_at=now).returning(TimerRecord.id),
         execution_options={"synchronize_session": False}))
-    if not claimed or instance.status != InstanceStatus.running:
-        db.session.rollback()  # fired or withdrawn already; or suspended/failed: fires after resume / retry
-        return None
+    if not claimed:
+        return None  # fired or withdrawn already
     rows = list(db.session.scalars(select(TimerRecord).where(TimerRecord.id.in_(claimed))
                                    .order_by(TimerRecord.due_at, TimerRecord.id)
                                    .execution_options(populate_existing=True)))
@@ -187,7 +251,6 @@ def _fire(timer_ids: list[int], instance: ProcessInstance) -> tuple[int, bool] |
         rescheduled = False
     else:
         rescheduled = progress.persist(instance, workflow, **steps[-1])
-    db.session.commit()
     return len(rows), rescheduled
 
 
