@@ -80,9 +80,13 @@ def test_the_four_tabs_list_what_they_say(app, login, world):
     assert _ids(outsider.get("/api/v1/requests?scope=involved").get_json(), "requests") == [a]
     assert _ids(head.get("/api/v1/requests?scope=involved").get_json(), "requests") == [b, a]
     assert _ids(handler.get("/api/v1/requests?scope=involved").get_json(), "requests") == [q, c, b, a]
-    # without scope: today's rule (the department's requests and those it acted on)
-    assert _ids(head.get("/api/v1/requests").get_json(), "requests") == [q, c, b, a]
+    # without scope: today's list (the department's requests and those it acted on); with a new filter the same
+    # rule answers with every filter
+    assert _ids(head.get("/api/v1/requests").get_json(), "requests", "id") == [q, c, b, a]
     assert outsider.get("/api/v1/requests").get_json()["requests"] == []
+    assert _ids(head.get("/api/v1/requests?process=share_request").get_json(), "requests", "id") == [c, b, a]
+    assert _ids(head.get("/api/v1/requests?step=承诺&q=课程").get_json(), "requests", "id") == [c]
+    assert outsider.get("/api/v1/requests?process=share_request").get_json()["requests"] == []
     # every tab carries the four tabs
     for url in ("/inbox", "/inbox/done", "/inbox/mine", "/cc"):
         page = head.get(url).get_data(as_text=True)
