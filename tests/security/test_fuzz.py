@@ -2,7 +2,9 @@
 never a 5xx, and a rejected (4xx) request changes no row of the watched tables."""
 from __future__ import annotations
 
+import io
 import json
+from datetime import date
 from urllib.parse import quote
 
 import pytest
@@ -12,8 +14,10 @@ from hypothesis import strategies as st
 from ..web.journey import application_form
 from .hostile_support import (
     BIG,
+    COSIGNER,
     INT32_OVERFLOW,
     api_application,
+    build_scene,
     catalogue_ids,
     issue_token,
     open_head_task,
@@ -187,3 +191,126 @@ def test_admin_forms(app, login, year, text, instance_ids, action, instance, rea
             _check(app, lambda url=url, body=body: admin.client.post(
                 url, data=_dump(body), content_type="application/json", headers={"X-CSRFToken": admin.csrf}),
                 (url, body))
+
+
+# --- this session's routes: 委托, 加签, 退回/撤回/收回, 附件, list tabs, form designer, analytics ------------------
+
+NEW_API_KEYS = ["user", "users", "position", "reason", "data", "target", "agree", "opinion", "note", "deputy",
+                "starts_on", "ends_on", "task_ids", "decision"]
+NEW_API_POSTS = {"add-signer": ("cs_head", "/api/v1/tasks/{task}/add-signer"),
+                 "return": ("cs_head", "/api/v1/tasks/{task}/return"),
+                 "recall": ("cs_head", "/api/v1/tasks/{done_task}/recall"),
+                 "withdraw": ("cs_handler", "/api/v1/requests/{rid}/withdraw"),
+                 "answer": (COSIGNER, "/api/v1/signatures/{signature}/answer"),
+                 "cancel": ("cs_head", "/api/v1/signatures/{signature}/cancel"),
+                 "delegate": ("cs_head", "/api/v1/delegations"),
+                 "transfer": ("cs_head", "/api/v1/tasks/{task}/transfer"),
+                 "cc": ("cs_head", "/api/v1/tasks/{task}/cc"), "batch": ("cs_head", "/api/v1/tasks/batch")}
+day_text = st.one_of(st.dates().map(date.isoformat), st.sampled_from(
+    ["2026-02-30", "2027-02-29", "2026-13-01", "2026-00-10", "9999-12-31", "0001-01-01", "２０２７-01-01", "2027-1-1",
+     "2027-01-01T00:00", " 2027-01-01 ", ""]), form_text)
+
+
+@pytest.fixture()
+def new_scene(app, login):
+    scene = build_scene(login)
+    people = {u: login(u) for u in ("cs_handler", "cs_head", COSIGNER)}
+    return scene, people
+
+
+@FUZZ
+@given(action=st.sampled_from(sorted(NEW_API_POSTS)),
+       body=json_value | st.dictionaries(st.sampled_from(NEW_API_KEYS) | json_text, json_value | day_text,
+                                         max_size=4),
+       target=st.none() | odd_id)
+def test_api_new_task_actions(app, new_scene, action, body, target):
+    """Any body on 加签/退回/收回/撤回/答复/撤销/委托/转办/抄送/批量: never a 5xx, a refusal changes nothing."""
+    scene, people = new_scene
+    who, template = NEW_API_POSTS[action]
+    url = template.format(**scene)
+    if target is not None and "{" in template:
+        url = template.format(**{k: quote(target, safe="%") for k in scene})
+    _check(app, lambda: people[who].client.post(url, data=_dump(body), content_type="application/json",
+                                                headers={"X-CSRFToken": people[who].csrf}), (url, body))
+
+
+@FUZZ
+@given(deputy=st.sampled_from(["me_handler", "cs_head", "no_such_user", "", "ME_HANDLER", " me_handler "]) | json_value,
+       starts_on=day_text | json_value, ends_on=day_text | json_value, reason=form_text | json_value,
+       web=st.booleans())
+def test_delegation_dates_and_deputies(app, new_scene, deputy, starts_on, ends_on, reason, web):
+    _, people = new_scene
+    head = people["cs_head"]
+    body = {"deputy": deputy, "starts_on": starts_on, "ends_on": ends_on, "reason": reason}
+    if web:
+        data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+        _check(app, lambda: head.post("/account/delegations", data), data)
+    else:
+        _check(app, lambda: head.client.post("/api/v1/delegations", data=_dump(body), content_type="application/json",
+                                             headers={"X-CSRFToken": head.csrf}), body)
+
+
+LIST_FILTERS = ["q", "process", "step", "status", "created_from", "created_to", "completed_from", "completed_to",
+                "overdue", "unread", "scope", "page", "per_page", "department", "done"]
+LIST_URLS = ["/inbox", "/inbox/done", "/inbox/mine", "/cc", "/requests", "/signatures", "/api/v1/tasks",
+             "/api/v1/requests", "/api/v1/cc", "/api/v1/signatures", "/account/delegations", "/api/v1/delegations"]
+
+
+@FUZZ
+@given(url=st.sampled_from(LIST_URLS),
+       query=st.dictionaries(st.sampled_from(LIST_FILTERS) | form_text, form_text | day_text | odd_id, max_size=4))
+def test_list_tabs_filters(app, login, url, query):
+    head = login("cs_head")
+    _check(app, lambda: head.get(url, query_string=query), (url, query))
+
+
+@SMALL
+@given(definition=json_value | st.fixed_dictionaries(
+           {"key": form_text, "title": form_text},
+           optional={"fields": st.lists(st.dictionaries(st.sampled_from(
+               ["name", "type", "label", "required", "options", "pattern", "max_mb", "accept", "multiple",
+                "required_if", "min", "max"]) | json_text, json_value, max_size=5), max_size=3)}),
+       where=st.sampled_from(["preview", "new", "edit", "import"]))
+def test_form_designer_definitions(app, login, definition, where):
+    admin = login("admin")
+    text = _dump(definition)
+    if where == "preview":
+        _check(app, lambda: admin.client.post("/admin/forms/preview", data=_dump({"definition": text}),
+                                              content_type="application/json", headers={"X-CSRFToken": admin.csrf}),
+               definition)
+    elif where == "import":
+        raw = text.encode("utf-8", "surrogatepass")
+        _check(app, lambda: admin.post("/admin/forms/import", {"file": (io.BytesIO(raw), "form.json")},
+                                       content_type="multipart/form-data"), definition)
+    else:
+        url = "/admin/forms/new" if where == "new" else "/admin/forms/share_application"
+        if any("\ud800" <= ch <= "\udfff" for ch in text):
+            return  # a form post cannot carry a lone surrogate (the JSON text's \\ud800 escapes are ASCII anyway)
+        _check(app, lambda: admin.post(url, {"definition": text}), definition)
+
+
+@SMALL
+@given(key=st.sampled_from(["share_request", "violation_case", "no_such"]) | form_text.filter(lambda t: "/" not in t),
+       query=st.dictionaries(st.sampled_from(["version", "from", "to", "applicant", "provider"]) | form_text,
+                             day_text | odd_id, max_size=4))
+def test_analytics_and_form_pages_queries(app, login, key, query):
+    admin = login("admin")
+    path = quote(key, safe="") or "x"
+    for url in (f"/admin/analytics/{path}", f"/admin/analytics/{path}.json", f"/admin/forms/{path}",
+                f"/admin/forms/{path}/export"):
+        _check(app, lambda url=url: admin.get(url, query_string=query), (url, query))
+
+
+@SMALL
+@given(field=st.sampled_from(["approval_doc", "delivery_list", ""]) | form_text,
+       form=st.none() | st.sampled_from(["share_application", "data_delivery"]) | form_text,
+       name=form_text, content=st.binary(max_size=300) | st.sampled_from([b"%PDF-1.4\n%%EOF\n", b"MZ\x90\x00",
+                                                                            b"PK\x03\x04" + b"\x00" * 30]),
+       count=st.integers(0, 2))
+def test_attachment_uploads(app, login, field, form, name, content, count):
+    handler = login("cs_handler")
+    data: dict = {"field": field, "file": [(io.BytesIO(content), name) for _ in range(count)]}
+    if form is not None:
+        data["form"] = form
+    _check(app, lambda: handler.client.post("/api/v1/attachments", data=data, content_type="multipart/form-data",
+                                            headers={"X-CSRFToken": handler.csrf}), (field, form, name, count))

@@ -16,9 +16,13 @@ from app.services.workflow import task_lists
 
 from ..web.journey import application_form
 from .hostile_support import (
+    APPROVE,
     BIG,
+    COSIGNER,
     INT32_OVERFLOW,
+    _api,
     api_application,
+    build_scene,
     catalogue_ids,
     issue_token,
     open_head_task,
@@ -447,32 +451,11 @@ def test_head_and_options_on_every_route_are_never_a_server_error(app, login, us
 
 # === this session's routes: 委托, 加签, 退回/撤回/收回, 附件, list tabs, form designer, analytics ===================
 
-APPROVE = {"decision": "approve", "opinion": "同意"}
-COSIGNER = "academic_head"  # 陈处长（教务处）: no business with a 计算机学院 request
-
-
-def _api(b, method: str, url: str, body=None, *, raw: bytes | None = None, csrf: bool = True):
-    """A session-authenticated API call (X-CSRFToken unless csrf=False)."""
-    headers = {"X-CSRFToken": b.csrf} if csrf else {}
-    if raw is not None:
-        return b.client.open(url, method=method, data=raw, content_type="application/json", headers=headers)
-    return b.client.open(url, method=method, json=body, headers=headers)
 
 
 @pytest.fixture()
 def scene(app, login):
-    """A submitted request with cs_head's ready task, a completed one of cs_head on a second request (recallable),
-    and a pending 前加签 signature for academic_head on a third: the ids the new routes take."""
-    handler, head = login("cs_handler"), login("cs_head")
-    rid, task_id = open_head_task(handler, head)
-    done_rid, done_task = open_head_task(handler, head)
-    assert head.post(f"/tasks/{done_task}", APPROVE).status_code == 302
-    sign_rid, sign_task = open_head_task(handler, head)
-    resp = _api(head, "POST", f"/api/v1/tasks/{sign_task}/add-signer",
-                {"user": COSIGNER, "position": "before", "reason": "请提意见"})
-    assert resp.status_code == 201, resp.get_json()
-    return {"handler": handler, "head": head, "rid": rid, "task": task_id, "done_task": done_task,
-            "done_rid": done_rid, "sign_task": sign_task, "signature": resp.get_json()["id"], "sign_rid": sign_rid}
+    return build_scene(login)
 
 
 NEW_URL_TEMPLATES = [
