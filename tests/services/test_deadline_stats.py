@@ -13,7 +13,7 @@ from collections import defaultdict
 from datetime import date, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
 from app.models import Department, ProcessDefinition, ProcessInstance, TaskRecord, User
@@ -225,8 +225,31 @@ def test_the_excel_export_has_the_charts_figures(tasks):
     by_department = {r[0]: r[1:] for r in book["按部门"].iter_rows(min_row=2, values_only=True)}
     assert by_department == {r["department"]: (r["open"], r["overdue"], r["due_soon"])
                              for r in data["open_by_department"]}
+    assert [(r["outcome"], r["count"]) for r in data["violations"]] == [
+        r for r in rows if len(r) == 2 and isinstance(r[1], int)]
+    quality = [r for r in book["数据质量反馈"].iter_rows(min_row=2, values_only=True)]
+    assert quality == [(r["department"], r["reports"], r["answers_asked"], r["on_time"], r["late"], r["open"],
+                        r["overdue"]) for r in data["quality"]]
     written = sum(1 for r in rows if len(r) == 5 and isinstance(r[2], int)) + sum(
         1 for r in rows if len(r) == 4 and isinstance(r[2], int))
     assert written == sum(1 for s in data["on_time"]["series"] for c in s["months"] if c["on_time"] or c["late"]) + \
         sum(1 for s in data["weekly"]["series"] for d in s["due"] if d)
     assert date(2025, 11, 20) == NOW.date()
+
+
+def test_the_scheduler_keeps_the_sums(app, tasks):
+    from app import jobs
+
+    scheduler = jobs.build_scheduler(app, blocking=False)
+    try:
+        job = next(j for j in scheduler.get_jobs() if j.id == "deadline-refresh")
+        assert job.func is jobs.deadline_refresh_job and "0:10:00" in str(job.trigger)
+    finally:
+        jobs.shutdown()
+    jobs._app = app
+    jobs.deadline_refresh_job()  # the real clock: every task of the fixture is closed long before the mark
+    db.session.rollback()
+    assert deadline_stats.mark() is not None
+    assert db.session.scalar(select(func.sum(DeadlineDay.due))) == db.session.scalar(
+        select(func.count()).select_from(TaskRecord).where(deadline_stats.COUNTED,
+                                                           TaskRecord.state != TaskState.ready))
