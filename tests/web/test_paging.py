@@ -83,7 +83,8 @@ def test_statements_per_page_do_not_grow_with_rows(app, login):
 # Issue 11: every tab of the lists (web and API) with no filter, filters that keep every row, and the other filters
 BROAD = "&q=学生&process=share_request&status=running&created_from=2020-01-01&created_to=2099-12-31"
 NARROW = "&q=%23123&step=审核&overdue=1&completed_from=2020-01-01&completed_to=2099-12-31"
-TAB_URLS = {"hr_head": ["/inbox?per_page=200", "/api/v1/tasks?scope=todo&per_page=200"],
+TAB_URLS = {"hr_head": ["/inbox?per_page=200", "/api/v1/tasks?scope=todo&per_page=200",
+                        "/api/v1/requests?created_from=2020-01-01&per_page=200"],  # no scope, a new filter
             "cs_head": ["/inbox/done?per_page=200", "/api/v1/tasks?scope=done&per_page=200"],
             "cs_handler": ["/inbox/mine?per_page=200", "/api/v1/requests?scope=mine&per_page=200",
                            "/api/v1/requests?scope=involved&per_page=200"],
