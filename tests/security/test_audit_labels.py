@@ -5,17 +5,23 @@ the audit trail (the request page's 处理记录, the 审批单, its API) never 
 from __future__ import annotations
 
 import ast
+import io
+import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditLog
+from app.models import AddedSigner, AuditLog, Delegation
+from app.services.people.delegations import today
 from app.services.security.audit import ACTION_LABELS
 
 from ..web.journey import act, application_form, my_task, submit
-from .hostile_support import issue_token
+from .hostile_support import COSIGNER, _api, build_scene, issue_token
+
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 ACTION_CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
@@ -161,3 +167,67 @@ def test_the_history_pages_show_no_raw_action_codes(app, login):
     history = head.get(f"/api/v1/requests/{rid}").get_json()["history"]
     assert history and all(h["action_label"] == ACTION_LABELS.get(h["action"], "系统通知") for h in history)
     assert not any(h["action_label"] in codes for h in history)
+
+
+def _last_actions(app, since: int) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(select(AuditLog.action).where(AuditLog.id > since).order_by(AuditLog.id)))
+
+
+def _max_id(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.coalesce(func.max(AuditLog.id), 0)))
+
+
+def test_every_state_change_of_the_new_features_writes_a_labelled_audit_row(app, login):
+    """Each successful write of 加签 (add, answer, cancel), 退回, 收回, 撤回, 委托 (set, revoke), 抄送, an upload and
+    the form designer (create, save, import) leaves its own audit row, with a Chinese label."""
+    scene = build_scene(login)
+    head, handler, cosigner, admin = scene["head"], scene["handler"], login(COSIGNER), login("admin")
+    form = {"key": "hard_report", "title": "加固测试报告", "fields": [{"name": "summary", "label": "摘要",
+                                                                   "type": "textarea", "required": True}]}
+    start = (today() + timedelta(days=1)).isoformat()
+    fresh = submit(handler, {"course_schedule": ["kch"]})  # nobody has acted on it: it may be withdrawn
+    steps = [
+        ("sign_answer", lambda: _api(cosigner, "POST", f"/api/v1/signatures/{scene['signature']}/answer",
+                                     {"agree": True, "opinion": "同意"})),
+        ("add_signer", lambda: _api(head, "POST", f"/api/v1/tasks/{scene['task']}/add-signer",
+                                    {"user": COSIGNER, "position": "before", "reason": "请提意见"})),
+        ("sign_cancel", lambda: _api(head, "POST", f"/api/v1/signatures/{_pending(app, scene['task'])}/cancel", {})),
+        ("cc", lambda: _api(head, "POST", f"/api/v1/tasks/{scene['task']}/cc",
+                            {"users": ["cs_handler"], "note": "知悉"})),
+        ("return_to", lambda: _api(head, "POST", f"/api/v1/tasks/{scene['task']}/return",
+                                   {"target": "fill_application", "reason": "请补充"})),
+        ("recall", lambda: _api(head, "POST", f"/api/v1/tasks/{scene['done_task']}/recall", {"reason": "再看看"})),
+        ("withdraw", lambda: _api(handler, "POST", f"/api/v1/requests/{fresh}/withdraw", {"reason": "不再需要"})),
+        ("delegate", lambda: _api(head, "POST", "/api/v1/delegations", {"deputy": "cs_handler", "starts_on": start,
+                                                                         "ends_on": start, "reason": "出差"})),
+        ("delegation_revoked", lambda: _api(head, "DELETE", f"/api/v1/delegations/{_delegation(app)}")),
+        ("attachment_upload", lambda: handler.client.post(
+            "/api/v1/attachments", data={"field": "approval_doc", "file": (io.BytesIO(PDF), "a.pdf")},
+            content_type="multipart/form-data", headers={"X-CSRFToken": handler.csrf})),
+        ("form_create", lambda: admin.post("/admin/forms/new", {"definition": json.dumps(form)})),
+        ("form_save", lambda: admin.post("/admin/forms/hard_report",
+                                         {"definition": json.dumps({**form, "title": "加固测试报告（二）"})})),
+        ("form_import", lambda: admin.post("/admin/forms/import", {"file": (io.BytesIO(json.dumps(
+            {**form, "title": "加固测试报告（三）"}).encode()), "hard_report.json")},
+            content_type="multipart/form-data")),
+    ]
+    for action, call in steps:
+        since = _max_id(app)
+        resp = call()
+        assert resp.status_code in (200, 201, 302, 303), (action, resp.status_code, resp.get_data(as_text=True)[:300])
+        written = _last_actions(app, since)
+        assert action in written, (action, written)
+        assert all(a in ACTION_LABELS or a.startswith("notify_") for a in written), written
+
+
+def _pending(app, task_id: int) -> int:
+    with app.app_context():
+        return db.session.scalar(select(AddedSigner.id).where(AddedSigner.task_id == task_id,
+                                                              AddedSigner.status == "pending"))
+
+
+def _delegation(app) -> int:
+    with app.app_context():
+        return db.session.scalar(select(func.max(Delegation.id)))

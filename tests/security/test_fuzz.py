@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from datetime import date
 from urllib.parse import quote
 
@@ -24,10 +25,11 @@ from .hostile_support import (
     row_counts,
 )
 
-FUZZ = settings(max_examples=120, deadline=None, database=None, print_blob=True,
+SCALE = int(os.environ.get("FUZZ_SCALE") or 1)  # FUZZ_SCALE=10: ten times the examples, for a longer hunt
+FUZZ = settings(max_examples=120 * SCALE, deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                        HealthCheck.data_too_large, HealthCheck.filter_too_much])
-SMALL = settings(FUZZ, max_examples=60)
+SMALL = settings(FUZZ, max_examples=60 * SCALE)
 
 # --- values ------------------------------------------------------------------------------------------------------
 

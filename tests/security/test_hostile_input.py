@@ -897,3 +897,30 @@ def test_attachment_uploads_with_nul_in_names_or_a_json_body_are_4xx(app, login)
     for resp in cases:
         assert 400 <= resp.status_code < 500, (resp.status_code, resp.get_data(as_text=True)[:300])
     assert row_counts(app) == before
+
+
+@pytest.mark.parametrize("value", [[2**31], [10**20], [-1], [0], ["x"], [{"id": "x"}], [{"id": 2**31}], [1.5], [True],
+                                   [[1]], "1", 5, {"id": 1}, [None], ["１"], ["OTHER"], ["BOUND"], ["OTHER", "OTHER"]],
+                         ids=repr)
+def test_attachment_ids_in_a_submission_that_are_not_the_users_own_uploads_are_422(app, login, value):
+    """A file field given by ids (POST /api/v1/attachments first): ids beyond the integer range, of the wrong type,
+    someone else's upload, or an attachment already bound to another request."""
+    handler, other = login("cs_handler"), login("me_handler")
+    token = issue_token(app, "cs_handler")
+    upload = other.client.post("/api/v1/attachments",
+                               data={"field": "approval_doc", "file": (io.BytesIO(PDF), "a.pdf")},
+                               content_type="multipart/form-data", headers={"X-CSRFToken": other.csrf})
+    assert upload.status_code == 201, upload.get_json()
+    form = {**application_form(handler, {"student_basic": ["xh"]}), "approval_doc": (io.BytesIO(PDF), "批文.pdf")}
+    resp = handler.post("/requests/new", form, content_type="multipart/form-data")
+    assert resp.status_code == 302
+    bound = handler.get(resp.headers["Location"].replace("/requests/", "/api/v1/requests/")).get_json()
+    ids = {"OTHER": upload.get_json()["id"], "BOUND": bound["attachments"][0]["id"]}
+    if isinstance(value, list):
+        value = [ids.get(v, v) if isinstance(v, str) else v for v in value]
+    before = row_counts(app)
+    body = api_application(catalogue_ids(handler), approval_doc=value)
+    resp = handler.client.post("/api/v1/requests", json=body, headers=token)
+    assert resp.status_code == 422, resp.get_data(as_text=True)[:300]
+    assert "approval_doc" in resp.get_json()["errors"], resp.get_json()
+    assert row_counts(app) == before
