@@ -179,3 +179,30 @@ def test_anonymous_posts_to_the_new_pages_change_nothing(app, matrix):
         resp = client.get(url)
         assert resp.status_code in (302, 401) and "/login" in resp.headers.get("Location", "/login"), url
     assert row_counts(app) == before
+
+
+def _real_ids(rule, matrix: dict) -> dict:
+    """The rule's arguments filled from the scene: a real task, request, signature, attachment, delegation."""
+    by_name = {"task_id": matrix["task"], "instance_id": matrix["rid"], "signature_id": matrix["signature"],
+               "attachment_id": matrix["attachment"], "delegation_id": matrix["delegation"],
+               "process_key": "share_request", "key": "share_application", "filename": "css/app.css",
+               "definition_id": 1, "from_id": 1, "to_id": 1, "resource_id": 1, "delivery_id": 1}
+    return {a: by_name.get(a, 1) for a in rule.arguments}
+
+
+@pytest.mark.parametrize("who", ["cs_head", "cs_handler", COSIGNER, OUTSIDER, "admin", "supervisor"])
+def test_every_page_and_api_read_with_real_ids_is_never_a_server_error(app, login, matrix, who):
+    """Each role reads every GET route (pages, API, exports) about a request with a pending 加签, a completed step,
+    an attachment and a delegation: allowed or refused, never a 5xx, and reading changes no row."""
+    browser = login(who)
+    token = issue_token(app, who)
+    before = row_counts(app)
+    for rule in app.url_map.iter_rules():
+        if "GET" not in rule.methods or rule.endpoint in ("auth.logout", "auth.cas_login", "auth.cas_callback"):
+            continue
+        url = rule.build(_real_ids(rule, matrix))[1]
+        resp = browser.client.get(url, headers=token if url.startswith("/api/") else {})
+        assert resp.status_code < 500, (who, url, resp.status_code)
+        for method in ("HEAD", "OPTIONS"):
+            assert browser.client.open(url, method=method).status_code < 500, (who, method, url)
+    assert row_counts(app) == before
