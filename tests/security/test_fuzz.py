@@ -246,6 +246,8 @@ def test_delegation_dates_and_deputies(app, new_scene, deputy, starts_on, ends_o
     body = {"deputy": deputy, "starts_on": starts_on, "ends_on": ends_on, "reason": reason}
     if web:
         data = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+        if any("\ud800" <= ch <= "\udfff" for v in data.values() for ch in v):
+            return  # a form post cannot carry a lone surrogate
         _check(app, lambda: head.post("/account/delegations", data), data)
     else:
         _check(app, lambda: head.client.post("/api/v1/delegations", data=_dump(body), content_type="application/json",

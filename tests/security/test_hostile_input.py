@@ -758,7 +758,8 @@ BAD_QUERIES = [{"created_from": "2026-02-30"}, {"completed_to": "2026-13-01"}, {
                {"overdue": "maybe"}, {"unread": "2"}, {"status": "no_such"}, {"process": "../x"},
                {"process": "x" * 5000}, {"step": "长" * 500}, {"q": "长" * 5000}, {"scope": "everything"},
                {"scope": BIG}, {"page": BIG}, {"page": "-1"}, {"per_page": "0"}, {"per_page": INT32_OVERFLOW},
-               {"page": "２"}, {"done": "maybe"}, {"department": "x" * 5000}]
+               {"page": "２"}, {"done": "maybe"}, {"department": "x" * 5000}, {"created_from": "0001-01-01"},
+               {"completed_to": "9999-12-31"}, {"created_to": "0001-01-01"}, {"completed_from": "9999-12-31"}]
 
 
 @pytest.mark.parametrize("query", BAD_QUERIES, ids=lambda q: repr(q)[:40])
@@ -775,7 +776,8 @@ def test_bad_list_filters_are_4xx_or_ignored_never_5xx(app, login, scene, query)
                                    {"from": "2027-01-02", "to": "2027-01-01"},
                                    {"from": "0001-01-01", "to": "9999-12-31"}, {"version": BIG}, {"version": "２"},
                                    {"version": "-1"}, {"applicant": "x" * 5000}, {"provider": "no_such"},
-                                   {"from": "２０２６-01-01"}, {"from": "2026-1-1"}])
+                                   {"from": "２０２６-01-01"}, {"from": "2026-1-1"}, {"from": "0001-01-01"},
+                                   {"to": "9999-12-31"}, {"to": "0001-01-01"}, {"from": "9999-12-31"}])
 def test_bad_analytics_filters_are_422(app, login, query):
     admin = login("admin")
     for url in ("/admin/analytics/share_request", "/admin/analytics/share_request.json"):

@@ -47,6 +47,7 @@ REFRESH_LIMIT = 5000  # instances per run; the next run goes on where this one s
 SETTLE = timedelta(seconds=5)  # an instance changed less than this long ago waits for the next run (commit lag)
 HEAT_LEVELS = 5
 MAX_RANGE_DAYS = 3660
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # dates of submission a filter may name
 CACHE_SIZE = 64  # filter combinations whose counted figures are kept per process
 
 _cache_lock = threading.Lock()
@@ -239,6 +240,9 @@ def parse_filters(process_key: str, args: dict[str, Any]) -> Filters:
                 pass
             if dates[name] is None:
                 errors[name] = f"{label}应为 YYYY-MM-DD 格式的日期"
+            elif not FIRST_YEAR <= dates[name].year <= LAST_YEAR:  # 0001-01-01 / 9999-12-31 overflow in UTC
+                errors[name] = f"{label}应在 {FIRST_YEAR} 至 {LAST_YEAR} 年之间"
+                dates[name] = None
     if dates["from"] and dates["to"]:
         if dates["from"] > dates["to"]:
             errors["to"] = "结束日期不能早于开始日期"

@@ -56,6 +56,7 @@ RESOURCE_MATCHES = 20  # catalogue entries a search word may stand for; more mea
 TRUE = ("1", "on", "true", "yes")
 FALSE = ("", "0", "off", "false", "no")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # any real filter; both ends stay datetimes in every time zone
 PROCESS_KEY = re.compile(r"[A-Za-z0-9_.-]{1,80}")
 FILTER_NAMES = ("q", "process", "step", "status", "created_from", "created_to", "completed_from", "completed_to",
                 "overdue")
@@ -108,9 +109,12 @@ def _date(raw: Mapping[str, Any], name: str, label: str) -> date | None:
     if not DATE.fullmatch(text):
         raise _fail(name, f"{label}应为 YYYY-MM-DD 格式的日期")
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise _fail(name, f"{label}不是有效的日期") from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:  # 0001-01-01 in Beijing time is before datetime.min in UTC
+        raise _fail(name, f"{label}应在 {FIRST_YEAR} 至 {LAST_YEAR} 年之间")
+    return day
 
 
 def parse_filters(raw: Mapping[str, Any]) -> ListFilters:
