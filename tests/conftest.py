@@ -45,6 +45,7 @@ RUNTIME_TABLES = ("added_signer", "carbon_copy", "notification_delivery", "notif
                   "data_grant", "process_instance", "api_token", "calendar_year")
 RUNTIME_TABLES = ("attachment", *RUNTIME_TABLES)  # attachments refer to tasks and instances
 RUNTIME_TABLES = ("instance_department", *RUNTIME_TABLES)  # the request list's involvement rows refer to instances
+RUNTIME_TABLES = ("delegation", *RUNTIME_TABLES)  # 委托: a deputy left behind would see a principal's tasks later
 
 
 def wipe(app, *extra_sql: str) -> None:

@@ -6,7 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from app.extensions import db
 from app.models import ProcessInstance, TaskRecord
@@ -241,16 +241,7 @@ def test_lists_answer_only_for_the_signed_in_user(app, login, world):
     assert app.test_client().get("/inbox/done").status_code == 302  # to the login page
 
 
-@pytest.fixture()
-def no_delegations_after(app):
-    """The delegation table is not among conftest's runtime tables: remove what the test made (else the deputy
-    keeps seeing the principal's requests in later tests)."""
-    yield
-    with app.app_context(), db.engine.begin() as conn:
-        conn.execute(text("DELETE FROM delegation"))
-
-
-def test_a_deputys_done_list_names_the_principal(app, login, no_delegations_after):
+def test_a_deputys_done_list_names_the_principal(app, login):  # the delegation: wiped with the runtime tables
     """委托: the deputy completes the principal's task; it is on the deputy's 我已办 as 代 the principal."""
     handler, head, deputy = login("cs_handler"), login("cs_head"), login("me_handler")
     rid = submit(handler, {"course_schedule": ["kch"]})

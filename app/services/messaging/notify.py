@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import contains_eager, joinedload
 
 from ...extensions import db
-from ...models import Department, Notification, TaskRecord, User
+from ...models import Delegation, Department, Notification, TaskRecord, User
 from ...models.types import utcnow
 from ..people.access import get_user, is_candidate
 from . import channels
@@ -24,23 +24,65 @@ EVENT_LABELS = {"new_task": "新待办", "reminder": "催办提醒", "overdue": 
                 "add_signer": "加签", "sign_answer": "加签答复", "sign_cancel": "加签撤销", "delegation": "工作委托"}
 
 
-def users_for(department_code: str | None, roles: list[str] | tuple[str, ...]) -> list[User]:
-    """Active users with one of the roles in the department (any department when None)."""
-    query = select(User).where(User.active.is_(True))
+def users_for(department_code: str | None, roles: list[str] | tuple[str, ...], *,
+              deputies: dict[int, int] | None = None) -> list[User]:
+    """Active users with one of the roles in the department (any department when None). With `deputies`, the
+    same statement also reads each user's deputy of a delegation running now (委托) into it: user id -> deputy id."""
+    query = select(User)
+    if deputies is not None:
+        query = query.add_columns(active_deputy())
+    query = query.where(User.active.is_(True))
     if department_code:  # the department comes with the users (is_candidate reads it): no query per user
         query = (query.join(Department).where(Department.code == department_code)
                  .options(contains_eager(User.department)))
     else:
         query = query.options(joinedload(User.department))
-    return [u for u in db.session.scalars(query) if u.roles & set(roles)]
+    if deputies is None:
+        return [u for u in db.session.scalars(query) if u.roles & set(roles)]
+    users = []
+    for user, deputy_id in db.session.execute(query):
+        if user.roles & set(roles):
+            users.append(user)
+            if deputy_id is not None:
+                deputies[user.id] = deputy_id
+    return users
 
 
-def task_holders(record: TaskRecord) -> list[User]:
-    """Who holds a task: the claimer, or every candidate."""
+def active_deputy():
+    """SQL, correlated to User: the deputy of the user's delegation running now (委托; one at a time), else NULL."""
+    now = utcnow()
+    return (select(Delegation.deputy_id).where(Delegation.principal_id == User.id, Delegation.revoked_at.is_(None),
+                                               Delegation.starts_at <= now, Delegation.ends_at > now)
+            .order_by(Delegation.starts_at.desc()).limit(1).correlate(User).scalar_subquery())
+
+
+def task_holders(record: TaskRecord, *, deputies: dict[int, int] | None = None) -> list[User]:
+    """Who holds a task: the claimer, or every candidate. `deputies`: as users_for() (unclaimed tasks only)."""
     if record.claimed_by is not None:
         return [record.claimed_by]
-    return [u for u in users_for(record.department_code, record.candidate_roles)
+    return [u for u in users_for(record.department_code, record.candidate_roles, deputies=deputies)
             if is_candidate(u, record, delegated=False)]
+
+
+def deputy_notices(holders: dict[int, list[User]], deputies: dict[int, int]) -> dict[int, list[tuple[User, User]]]:
+    """委托: task id -> (deputy, principal) pairs to tell of the new task on the principal's behalf, once per task;
+    a deputy who holds the task in their own right is told as a holder already, and a deputy's own deputy is not
+    followed. `deputies` (holder id -> deputy id) comes from the holders' own statement: no delegation, no query;
+    otherwise one query reads the (active) deputies."""
+    wanted = {d for users in holders.values() for u in users if (d := deputies.get(u.id)) is not None}
+    if not wanted:
+        return {}
+    people = {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(wanted), User.active.is_(True))
+                                                  .options(joinedload(User.department)))}
+    notices: dict[int, list[tuple[User, User]]] = {}
+    for task_id, users in holders.items():
+        told = {u.id for u in users}
+        for principal in sorted(users, key=lambda u: (u.display_name, u.id)):  # as access.acting_for: first by name
+            deputy = people.get(deputies.get(principal.id, 0))
+            if deputy is not None and deputy.id not in told:
+                told.add(deputy.id)
+                notices.setdefault(task_id, []).append((deputy, principal))
+    return notices
 
 
 def add(users: list[User], event: str, message: str, *, instance_id: int | None = None,

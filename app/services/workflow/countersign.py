@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from ...extensions import db
-from ...models import AddedSigner, Department, ProcessInstance, TaskRecord, User
+from ...models import AddedSigner, Delegation, Department, ProcessInstance, TaskRecord, User
 from ...models.countersign import SIGN_POSITION_LABELS, SIGN_STATUS_LABELS, SignPosition, SignStatus
 from ...models.process import InstanceStatus
 from ...models.task import TaskState
@@ -27,7 +27,8 @@ from ...models.types import utcnow
 from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..messaging import notify
 from ..paging import Page, request_number
-from ..people.access import get_user, get_viewable_instance
+from ..people import delegations
+from ..people.access import acting_for, delegators, get_user, get_viewable_instance
 from ..security import audit
 from . import approval_actions, instance_lock, progress, task_forms, tasks
 
@@ -42,6 +43,7 @@ class Cosign:
     signature_id: int
     signer_id: int
     opinion: str
+    answered_by_id: int | None = None  # 委托: the signer's deputy who agreed on the signer's behalf
 
 
 def _invalid(name: str, message: str) -> ValidationFailed:
@@ -180,19 +182,26 @@ def add_signer(task_id: int, user_id: int, username: Any, position: Any, reason:
             db.session.flush()
         except IntegrityError:  # the partial unique index: another signature got in first
             raise Conflict("该任务已有待答复的加签，请等待答复或撤销后再加签") from None
+        # 委托: a deputy's signature claims the task on the principal's behalf (as a claim does): the principal keeps
+        # it, and the held decision applies as the deputy's on the principal's behalf, also after the delegation
+        principal = _holding_for(user, current)
         db.session.execute(update(TaskRecord).where(TaskRecord.id == task_id, TaskRecord.claimed_by_id.is_(None))
-                           .values(claimed_by_id=user.id), execution_options={"synchronize_session": False})
+                           .values(claimed_by_id=user.id, on_behalf_of_id=principal.id if principal else None),
+                           execution_options={"synchronize_session": False})
+        on_behalf = delegations.behalf(principal)
+        actor = delegations.acting_name(user.display_name, on_behalf)
         if position == SignPosition.before:
             summary = f"前加签：征求 {signer.display_name} 的意见"
-            message = f"{user.display_name}就「{current.title}」征求您的意见：{text}"
+            message = f"{actor}就「{current.title}」征求您的意见：{text}"
         else:
             summary = f"后加签：拟办理「{held['summary']}」，请 {signer.display_name} 会签"
-            message = f"{user.display_name}办理「{current.title}」（{held['summary']}），请您会签：{text}"
+            message = f"{actor}办理「{current.title}」（{held['summary']}），请您会签：{text}"
         audit.record("add_signer", user_id=user.id, instance_id=instance.id, task_id=task_id, step=current.title,
                      opinion=text, detail={"summary": summary, "signer": signer.username, "position": position,
-                                           "signature_id": row.id})
+                                           "signature_id": row.id, **on_behalf})
         notify.add([signer], "add_signer", f"{message}（#{instance.id} {instance.title}）", instance_id=instance.id,
                    task_id=task_id)
+        _tell_signers_deputy(signer, message, instance, task_id)
         db.session.commit()
         return signature_dict(row)
 
@@ -214,9 +223,12 @@ def cancel(signature_id: int, user_id: int) -> dict[str, Any]:
             raise Conflict(f"该加签已{SIGN_STATUS_LABELS[current.status]}，不能撤销")
         current.status = SignStatus.cancelled
         title = current.task.title
+        on_behalf = delegations.behalf(_holding_for(user, current.task))
         audit.record("sign_cancel", user_id=user.id, instance_id=instance.id, task_id=current.task_id, step=title,
-                     detail={"summary": f"撤销对 {current.signer.display_name} 的加签", "signature_id": current.id})
-        notify.add([current.signer], "sign_cancel", f"{user.display_name}撤销了「{title}」对您的加签"
+                     detail={"summary": f"撤销对 {current.signer.display_name} 的加签", "signature_id": current.id,
+                             **on_behalf})
+        notify.add([current.signer], "sign_cancel", f"{delegations.acting_name(user.display_name, on_behalf)}"
+                                                    f"撤销了「{title}」对您的加签"
                                                     f"（#{instance.id} {instance.title}）",
                    instance_id=instance.id, task_id=current.task_id)
         db.session.commit()
@@ -234,7 +246,7 @@ def answer(signature_id: int, user_id: int, agree: Any, opinion: Any) -> dict[st
     an after-signature's agreement applies the held completion (once), a disagreement gives the task back."""
     user = get_user(user_id)
     row = _signature(signature_id)
-    if row.signer_id != user.id:
+    if row.signer_id != user.id and _answering_for(user, row) is None:
         raise Forbidden("您不是该加签的加签人")
     if not isinstance(agree, bool):
         raise _invalid("agree", "请选择同意或不同意")
@@ -251,6 +263,10 @@ def answer(signature_id: int, user_id: int, agree: Any, opinion: Any) -> dict[st
         current = _signature(signature_id, fresh=True)
         if current.status != SignStatus.pending:
             raise Conflict(f"该加签已{SIGN_STATUS_LABELS[current.status]}，不能再答复")
+        signer = _answering_for(user, current)  # 委托: the signer's deputy answers on the signer's behalf
+        if current.signer_id != user.id and signer is None:  # the delegation ended meanwhile
+            raise Forbidden("您不是该加签的加签人")
+        on_behalf = delegations.behalf(signer)
         task = db.session.get(TaskRecord, current.task_id, populate_existing=True)
         if _stale(current, task, instance):
             raise Conflict("该加签已自动撤销：任务已办结、流转或不再由发起人办理")
@@ -263,8 +279,9 @@ def answer(signature_id: int, user_id: int, agree: Any, opinion: Any) -> dict[st
             summary = f"不同意会签，「{task.title}」退回 {current.requested_by.display_name} 重新办理，原拟办理不生效"
         audit.record("sign_answer", user_id=user.id, instance_id=instance.id, task_id=task.id, step=task.title,
                      opinion=text, detail={"summary": summary, "agree": agree, "position": current.position,
-                                           "signature_id": current.id})
-        notify.add([current.requested_by], "sign_answer", f"{user.display_name}对「{task.title}」的加签意见："
+                                           "signature_id": current.id, **on_behalf})
+        notify.add([current.requested_by], "sign_answer", f"{delegations.acting_name(user.display_name, on_behalf)}"
+                                                          f"对「{task.title}」的加签意见："
                                                           f"{verdict}。{text}（#{instance.id} {instance.title}）",
                    instance_id=instance.id, task_id=task.id)
         db.session.commit()
@@ -280,7 +297,7 @@ def _apply_held(row: AddedSigner, signer: User, opinion: str) -> dict[str, Any]:
     held = row.held_data or {}
     try:
         tasks.complete_task(row.task_id, row.requested_by_id, dict(held.get("values") or {}),
-                            cosign=Cosign(row.id, signer.id, opinion))
+                            cosign=Cosign(row.id, row.signer_id, opinion, answered_by_id=signer.id))
     except (Forbidden, ValidationFailed) as exc:  # the holder lost the task, or the held values no longer hold
         db.session.rollback()
         raise Conflict(f"原办理人的决定无法生效：{exc.message}") from None
@@ -316,15 +333,58 @@ def completion_check(record: TaskRecord, user: User, summary: str, cosign: Cosig
     if done.rowcount != 1:
         raise Conflict("该加签已答复或已撤销")
     signer = pending.signer
-    audit.record("sign_answer", user_id=signer.id, instance_id=record.instance_id, task_id=record.id,
+    answered_by = signer
+    if cosign.answered_by_id not in (None, signer.id):  # 委托: the signer's deputy agreed on the signer's behalf
+        answered_by = db.session.get(User, cosign.answered_by_id)
+    on_behalf = delegations.behalf(signer if answered_by is not signer else None)
+    holder = delegations.acting_name(user.display_name, delegations.behalf(record.on_behalf_of)
+                                     if record.claimed_by_id == user.id else None)
+    audit.record("sign_answer", user_id=answered_by.id, instance_id=record.instance_id, task_id=record.id,
                  step=record.title, opinion=cosign.opinion,
-                 detail={"summary": f"同意会签，{user.display_name}的办理生效", "agree": True,
-                         "position": SignPosition.after, "signature_id": pending.id})
-    notify.add([user], "sign_answer", f"{signer.display_name}同意会签「{record.title}」，您的办理已生效："
+                 detail={"summary": f"同意会签，{holder}的办理生效", "agree": True,
+                         "position": SignPosition.after, "signature_id": pending.id, **on_behalf})
+    notify.add([user], "sign_answer", f"{delegations.acting_name(answered_by.display_name, on_behalf)}"
+                                      f"同意会签「{record.title}」，您的办理已生效："
                                       f"{cosign.opinion}（#{record.instance_id}）",
                instance_id=record.instance_id, task_id=record.id)
-    return {"summary": f"{summary}（经 {signer.display_name} 会签同意）", "cosigner": signer.username,
-            "signature_id": pending.id}
+    return {"summary": f"{summary}（经 {delegations.acting_name(answered_by.display_name, on_behalf)} 会签同意）",
+            "cosigner": signer.username, "signature_id": pending.id}
+
+
+# --- 委托 -----------------------------------------------------------------------------------------------------------
+
+def _holding_for(user: User, record: TaskRecord) -> User | None:
+    """The principal on whose behalf the user holds the task: the one the user's claim was for (it stays theirs
+    after the delegation ends, access.holds_claim), else the one the user is a deputy of now."""
+    if record.claimed_by_id == user.id and record.on_behalf_of_id is not None:
+        return record.on_behalf_of
+    return acting_for(user, record)
+
+
+def _answering_for(user: User, row: AddedSigner) -> User | None:
+    """The signer when the user is the signer's deputy now (委托; not a deputy's deputy), else None."""
+    if row.signer_id == user.id:
+        return None
+    return next((p for p in delegators(user) if p.id == row.signer_id), None)
+
+
+def _tell_signers_deputy(signer: User, message: str, instance: ProcessInstance, task_id: int) -> None:
+    """委托: the signer's deputy of a delegation running now is told too, as "代 X：…" (one query)."""
+    deputy_id = db.session.scalar(select(notify.active_deputy()).select_from(User).where(User.id == signer.id))
+    deputy = db.session.get(User, deputy_id) if deputy_id is not None else None
+    if deputy is not None and deputy.active:
+        notify.add([deputy], "add_signer", f"代 {signer.display_name}：{message}（#{instance.id} {instance.title}）",
+                   instance_id=instance.id, task_id=task_id)
+
+
+def _signed_by(user_id: int):
+    """SQL: the signature is the user's, or that of a signer who delegated to the user now (委托; no query of its
+    own: a subquery of the list's statement)."""
+    now = utcnow()
+    principals = select(Delegation.principal_id).where(
+        Delegation.deputy_id == user_id, Delegation.revoked_at.is_(None), Delegation.starts_at <= now,
+        Delegation.ends_at > now)
+    return or_(AddedSigner.signer_id == user_id, AddedSigner.signer_id.in_(principals))
 
 
 # --- reading ------------------------------------------------------------------------------------------------------
@@ -362,7 +422,7 @@ def pending_count(user_id: int) -> int:
         select(func.count()).select_from(AddedSigner)
         .join(TaskRecord, TaskRecord.id == AddedSigner.task_id)
         .join(ProcessInstance, ProcessInstance.id == AddedSigner.instance_id)
-        .where(AddedSigner.signer_id == user_id, AddedSigner.status == SignStatus.pending,
+        .where(_signed_by(user_id), AddedSigner.status == SignStatus.pending,
                TaskRecord.state == TaskState.ready, ProcessInstance.status.not_in(ENDED),
                TaskRecord.claimed_by_id == AddedSigner.requested_by_id)) or 0
 
@@ -373,19 +433,21 @@ def signature_list(user_id: int, *, page: int = 1, per_page: int = 50, q: str | 
     request number or words of its title."""
     user = get_user(user_id)
     expire_stale(signer_id=user.id)
-    where = [AddedSigner.signer_id == user.id]
+    where = [AddedSigner.signer_id == user.id if done else _signed_by(user.id)]  # 委托: the principal's open ones
     where.append(AddedSigner.status != SignStatus.pending if done else AddedSigner.status == SignStatus.pending)
     if q:
         number = request_number(q)
         words = ProcessInstance.title.contains(q, autoescape=True)
         where.append(or_(AddedSigner.instance_id == number, words) if number is not None else words)
     total = db.session.scalar(select(func.count()).select_from(AddedSigner).join(ProcessInstance).where(*where))
-    requester, department = aliased(User), aliased(Department)
+    requester, department, signer = aliased(User), aliased(Department), aliased(User)
     rows = db.session.execute(
-        select(AddedSigner, ProcessInstance.title, TaskRecord.title, requester.display_name, department.name)
+        select(AddedSigner, ProcessInstance.title, TaskRecord.title, requester.display_name, department.name,
+               signer.display_name)
         .join(ProcessInstance, ProcessInstance.id == AddedSigner.instance_id)
         .join(TaskRecord, TaskRecord.id == AddedSigner.task_id)
         .join(requester, requester.id == AddedSigner.requested_by_id)
+        .join(signer, signer.id == AddedSigner.signer_id)
         .join(department, department.id == requester.department_id)
         .where(*where).order_by(AddedSigner.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
     items = [{"id": r[0].id, "task_id": r[0].task_id, "instance_id": r[0].instance_id, "request_title": r[1],
@@ -393,7 +455,8 @@ def signature_list(user_id: int, *, page: int = 1, per_page: int = 50, q: str | 
               "position_label": SIGN_POSITION_LABELS[r[0].position], "reason": r[0].reason, "status": r[0].status,
               "status_label": SIGN_STATUS_LABELS[r[0].status], "opinion": r[0].opinion,
               "held_summary": (r[0].held_data or {}).get("summary"), "created_at": r[0].created_at,
-              "answered_at": r[0].answered_at} for r in rows]
+              "answered_at": r[0].answered_at,
+              "on_behalf_of": r[5] if r[0].signer_id != user.id else None} for r in rows]
     return Page(items, page, per_page, total=total, has_next=page * per_page < total,
                 filters={"q": q or "", "done": done})
 
@@ -402,11 +465,13 @@ def signature_view(signature_id: int, user_id: int) -> dict[str, Any]:
     """One signature for its signer or requester (others: 403), with whether this user may answer or cancel it."""
     user = get_user(user_id)
     row = _signature(signature_id)
-    if user.id not in (row.signer_id, row.requested_by_id):
+    deputy_for = _answering_for(user, row) if user.id not in (row.signer_id, row.requested_by_id) else None
+    if user.id not in (row.signer_id, row.requested_by_id) and deputy_for is None:
         raise Forbidden("您无权查看该加签")
     if row.status == SignStatus.pending:
         expire_stale(signature_id=signature_id)
         row = _signature(signature_id, fresh=True)
     pending = row.status == SignStatus.pending
-    return {**signature_dict(row), "can_answer": pending and row.signer_id == user.id,
-            "can_cancel": pending and row.requested_by_id == user.id}
+    return {**signature_dict(row), "can_answer": pending and (row.signer_id == user.id or deputy_for is not None),
+            "can_cancel": pending and row.requested_by_id == user.id,
+            "on_behalf_of": deputy_for.display_name if deputy_for else None}

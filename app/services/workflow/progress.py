@@ -151,12 +151,18 @@ def persist(instance: ProcessInstance, workflow: BpmnWorkflow, *, actor_id: int 
     db.session.flush()  # ids for the new tasks
     if involved or first_save:
         _record_involvement(instance, None if first_save else involved)
-    holders = _new_task_holders(new_records)
+    deputies: dict[int, int] = {}  # 委托: holder id -> deputy id, read with the holders
+    holders = _new_task_holders(new_records, deputies)
+    told = {r.id: holders[r.id] for r in new_records if not (claim_for and r.engine_task_id in claim_for)}
+    on_behalf = notify.deputy_notices(told, deputies)
     for record in new_records:
-        if claim_for and record.engine_task_id in claim_for:
+        if record.id not in told:
             continue
         message = f"新待办：{record.title}（#{instance.id} {instance.title}）"
         notify.add(holders[record.id], "new_task", message, instance_id=instance.id, task_id=record.id)
+        for deputy, principal in on_behalf.get(record.id, ()):  # the deputy, once per task, while it runs
+            notify.add([deputy], "new_task", f"代 {principal.display_name}：{message}", instance_id=instance.id,
+                       task_id=record.id)
     for req, users in recipients:
         notify.add(users, req.event, f"{req.message}（#{instance.id} {instance.title}）", instance_id=instance.id)
         audit.record(f"notify_{req.event}", instance_id=instance.id, step=req.message,
@@ -222,16 +228,22 @@ def _record_involvement(instance: ProcessInstance, codes: set[str] | None) -> No
     db.session.execute(statement.on_conflict_do_nothing())
 
 
-def _new_task_holders(records: list[TaskRecord]) -> dict[int, list[User]]:
+def _new_task_holders(records: list[TaskRecord], deputies: dict[int, int]) -> dict[int, list[User]]:
     """notify.task_holders() of new (unclaimed) tasks, with one query for all of them (a step that opens the
-    provider reviews opens one task per department)."""
+    provider reviews opens one task per department); `deputies` gets each holder's running delegation's deputy
+    (委托), read in the same statement."""
     if len(records) < 2:
-        return {r.id: notify.task_holders(r) for r in records}
+        return {r.id: notify.task_holders(r, deputies=deputies) for r in records}
     codes = {r.department_code for r in records}
-    query = select(User).where(User.active.is_(True)).options(joinedload(User.department))
+    query = (select(User, notify.active_deputy()).where(User.active.is_(True))
+             .options(joinedload(User.department)))
     if None not in codes:
         query = query.join(User.department).where(Department.code.in_(codes))
-    users = list(db.session.scalars(query).unique())
+    users = []
+    for user, deputy_id in db.session.execute(query).unique():
+        users.append(user)
+        if deputy_id is not None:
+            deputies[user.id] = deputy_id
     return {r.id: [u for u in users
                    if u.roles & set(r.candidate_roles or []) and is_candidate(u, r, delegated=False)]
             for r in records}

@@ -4,16 +4,23 @@ with the page, not with the department's history.
 Outside the oversight roles a user sees the requests of their own department, those their department held a task
 of (instance_department, kept by services.workflow.progress) and those they completed a task of themselves (a
 deputy's 委托 step may belong to another department). Each of the three is read newest first with its own index and
-cut at the rows the page can need; the page is then the newest of their union."""
+cut at the rows the page can need; the page is then the newest of their union.
+
+委托: while a delegation runs, the deputy also sees what the principal sees (access.can_view admits it): the same
+three scopes of the principal, and every request when the principal holds an oversight role. Those branches are
+driven by the (few) running delegations to the user, read inside the same statement: no delegation, no rows and
+no statement of their own."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Select, select, union
+from sqlalchemy import ColumnElement, Select, exists, literal, or_, select, union
 from sqlalchemy.orm import aliased
 
-from ...models import Department, ProcessInstance, TaskRecord, User
+from ...models import Delegation, Department, ProcessInstance, TaskRecord, User
 from ...models.involvement import InstanceDepartment
+from ...models.types import utcnow
+from ..people.access import OVERSIGHT_ROLES
 
 Filters = Callable[[type[Department]], list]
 
@@ -37,4 +44,46 @@ def visible_ids(user: User, filters: Filters, limit: int) -> Select:
                   order=(involved.created_at.desc(), involved.instance_id.desc()))
     done = branch(select(ProcessInstance.id).where(ProcessInstance.id.in_(
         select(TaskRecord.instance_id).where(TaskRecord.completed_by_id == user.id))))
-    return union(own, held, done)
+    # 委托: the principals' scopes
+    principal_own = branch(select(ProcessInstance.id).where(
+        ProcessInstance.applicant_department_id.in_(principals(user.id, "department_id"))))
+    principal_held = branch(select(ProcessInstance.id).join(involved, involved.instance_id == ProcessInstance.id)
+                            .where(involved.department_code.in_(principals(user.id, "department_code"))),
+                            order=(involved.created_at.desc(), involved.instance_id.desc()))
+    principal_done = branch(select(ProcessInstance.id).where(ProcessInstance.id.in_(
+        select(TaskRecord.instance_id).where(TaskRecord.completed_by_id.in_(principals(user.id, "id"))))))
+    everything = branch(select(ProcessInstance.id).where(overseeing_principal(user.id)))
+    return union(own, held, done, principal_own, principal_held, principal_done, everything)
+
+
+def principals(user_id: int, what: str) -> Select:
+    """The id, department_id or department_code of the active principals who delegated to the user now (委托)."""
+    now = utcnow()
+    principal = aliased(User, name="scope_principal")
+    column = {"id": principal.id, "department_id": principal.department_id}.get(what)
+    query = select(column if column is not None else Department.code).select_from(Delegation).join(
+        principal, principal.id == Delegation.principal_id)
+    if column is None:
+        query = query.join(Department, Department.id == principal.department_id)
+    return query.where(Delegation.deputy_id == user_id, Delegation.revoked_at.is_(None), Delegation.starts_at <= now,
+                       Delegation.ends_at > now, principal.active.is_(True))
+
+
+def overseeing_principal(user_id: int) -> ColumnElement[bool]:
+    """A principal with an oversight role (who sees every request) delegated to the user now (委托)."""
+    now = utcnow()
+    principal = aliased(User, name="overseeing_principal")
+    roles = literal(",") + principal.roles_csv + literal(",")
+    return exists(select(Delegation.id).join(principal, principal.id == Delegation.principal_id).where(
+        Delegation.deputy_id == user_id, Delegation.revoked_at.is_(None), Delegation.starts_at <= now,
+        Delegation.ends_at > now, principal.active.is_(True),
+        or_(*(roles.contains(f",{role},", autoescape=True) for role in OVERSIGHT_ROLES))))
+
+
+def delegated_scope(user_id: int) -> ColumnElement[bool]:
+    """The principals' scopes (委托) as one condition on ProcessInstance, for lists filtered row by row."""
+    held = select(TaskRecord.instance_id).where(TaskRecord.instance_id == ProcessInstance.id, or_(
+        TaskRecord.completed_by_id.in_(principals(user_id, "id")),
+        TaskRecord.department_code.in_(principals(user_id, "department_code"))))
+    return or_(ProcessInstance.applicant_department_id.in_(principals(user_id, "department_id")), held.exists(),
+               overseeing_principal(user_id))

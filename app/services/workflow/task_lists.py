@@ -45,7 +45,7 @@ from ..oversight.supervision import open_task_order
 from ..paging import Page, request_number, search_words
 from ..people import access
 from ..people.access import OVERSIGHT_ROLES, candidate_filter, claim_filter, get_user
-from . import task_forms
+from . import request_scope, task_forms
 from .requests import holder_view
 
 TABS = ("todo", "done", "mine", "cc")
@@ -397,7 +397,8 @@ def involved(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per
 def visible(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_page: int = 50,
             department: str | None = None) -> Page:
     """The requests the user may see (requests.list_requests' rule: their department's and those they or their
-    department acted on; all of them for 网信中心/网信办/督办/管理员), with every filter; no total."""
+    department acted on; all of them for 网信中心/网信办/督办/管理员; a deputy's principals' too, 委托), with every
+    filter; no total."""
     user = get_user(user_id)
     _check_process(f)
     now = utcnow()
@@ -407,7 +408,8 @@ def visible(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_
         involved_task = select(TaskRecord.instance_id).where(
             TaskRecord.instance_id == ProcessInstance.id, or_(TaskRecord.completed_by_id == user.id,
                                                               TaskRecord.department_code == user.department.code))
-        where.append(or_(ProcessInstance.applicant_department_id == user.department_id, involved_task.exists()))
+        where.append(or_(ProcessInstance.applicant_department_id == user.department_id, involved_task.exists(),
+                         request_scope.delegated_scope(user.id)))  # 委托: what the principal sees, meanwhile
     if department:
         where.append(applicant.code == department)
     if f.overdue:

@@ -86,11 +86,13 @@ def _already_done(record: TaskRecord) -> Conflict:
     return Conflict("该任务已不在待办状态（流程已继续或已结束）")
 
 
-def _actionable(task_id: int, user_id: int) -> tuple[User, TaskRecord]:
-    """The user and the task, when the user is a candidate and the task still waits for them."""
+def _actionable(task_id: int, user_id: int, *, claimed: bool = False) -> tuple[User, TaskRecord]:
+    """The user and the task, when the user is a candidate and the task still waits for them. claimed: the user's
+    own claim is enough (a 后加签's held completion: a deputy's claim outlives the delegation, access.holds_claim)."""
     user = get_user(user_id)
     record = _record(task_id)
-    require_candidate(user, record)
+    if not (claimed and record.claimed_by_id == user.id):
+        require_candidate(user, record)
     if record.state != TaskState.ready:
         raise _already_done(record)
     if not holds_claim(user, record):
@@ -167,7 +169,7 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
     The form is checked first; then, holding the instance's lock, the task's state is read again (someone may
     have completed it while we waited), the workflow is loaded, run, saved and projected. Returns the instance id.
     """
-    user, record = _actionable(task_id, user_id)
+    user, record = _actionable(task_id, user_id, claimed=cosign is not None)
     form = task_forms.load_form(record.form_key, instance_id=record.instance_id)
     withdrawing = withdraw and bool(form.get("allow_withdraw"))
     result: dict[str, Any] = {}
@@ -178,7 +180,9 @@ def complete_task(task_id: int, user_id: int, raw: dict[str, Any], *, withdraw: 
             result["action"] = "submit"
         summary = task_forms.summary(form, result)
         opinion = result.get(form.get("opinion_field", ""), None) or None
-    principal = acting_for(user, record)  # 委托: a deputy completes on the principal's behalf
+    # 委托: a deputy completes on the principal's behalf (the one the deputy's claim was for, if any)
+    principal = (record.on_behalf_of if record.claimed_by_id == user.id and record.on_behalf_of_id is not None
+                 else acting_for(user, record))
     on_behalf = delegations.behalf(principal)
     stamp = {"by": user.username, "by_name": delegations.acting_name(user.display_name, on_behalf),
              "department": user.department.code, "at": utcnow().isoformat(timespec="seconds"),
