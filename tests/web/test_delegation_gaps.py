@@ -12,6 +12,7 @@ from sqlalchemy import event, select
 from app.extensions import db
 from app.models import AddedSigner, AuditLog, Notification, ProcessInstance, TaskRecord, User
 from app.services.people import access
+from app.services.workflow import countersign
 
 from .journey import act, my_task, request_json, submit
 from .test_delegation import ACTING, DEPUTY, PRINCIPAL, PRINCIPAL_NAME, STRANGER, _api, _delegate, _today
@@ -231,6 +232,10 @@ def test_the_signers_deputy_sees_answers_and_is_recorded_on_the_signers_behalf(a
     listed = deputy.get("/api/v1/signatures").get_json()["signatures"]
     assert [(s["id"], s["on_behalf_of"]) for s in listed] == [(sid, SIGNER_NAME)]
     assert deputy.get(f"/api/v1/signatures/{sid}").get_json()["can_answer"] is True
+    page = deputy.get("/signatures").get_data(as_text=True)
+    assert f'data-signature-id="{sid}"' in page and f'<span class="tag delegated">代 {SIGNER_NAME}</span>' in page
+    page = deputy.get(f"/signatures/{sid}").get_data(as_text=True)
+    assert 'id="sign-on-behalf"' in page and 'id="signature-answer-form"' in page
     assert deputy.get(f"/api/v1/requests/{rid}").status_code == 200  # what the signer may see
     assert _api(login(STRANGER), "POST", f"/api/v1/signatures/{sid}/answer",
                 {"agree": True, "opinion": "x"}).status_code == 403
@@ -249,6 +254,7 @@ def test_the_signers_deputy_sees_answers_and_is_recorded_on_the_signers_behalf(a
     resp = _api(deputy, "POST", f"/api/v1/signatures/{sid}/answer", {"agree": True, "opinion": "同意"})
     assert resp.status_code == 403  # the delegation ended: no longer the signer's deputy
     assert deputy.get(f"/api/v1/signatures/{sid}").status_code == 403
+    assert deputy.get(f"/signatures/{sid}").status_code == 403
     assert deputy.get("/api/v1/signatures").get_json()["signatures"] == []
     delegation_id = _delegate(signer).get_json()["id"]
     resp = _api(deputy, "POST", f"/api/v1/signatures/{sid}/answer", {"agree": True, "opinion": "代为会签"})
@@ -322,3 +328,25 @@ def test_an_overseeing_principal_lets_the_deputy_list_every_request_and_lists_ag
             expected = {i.id for i in db.session.scalars(select(ProcessInstance)) if access.can_view(user, i)}
             db.session.remove()
         assert _listed(b) == expected == _listed(b, FILTERED), username
+
+
+def test_the_signers_deputy_counts_the_principals_open_signatures_and_not_stale_ones(app, login):
+    handler, head = login("cs_handler"), login("cs_head")
+    rid = submit(handler, {"course_schedule": ["kch"]})
+    task_id = my_task(head, rid)
+    deputy = login(DEPUTY)
+    _delegate(login(SIGNER))
+    sid = _api(head, "POST", f"/api/v1/tasks/{task_id}/add-signer",
+               {"user": SIGNER, "position": "before", "reason": "请提意见"}).get_json()["id"]
+    with app.app_context():
+        deputy_id = db.session.scalar(select(User.id).where(User.username == DEPUTY))
+        assert countersign.pending_count(deputy_id) == 1
+        db.session.remove()
+    assert [s["id"] for s in deputy.get("/api/v1/signatures").get_json()["signatures"]] == [sid]
+    assert head.post(f"/tasks/{task_id}/release").status_code == 302  # the task no longer waits for its requester
+    assert deputy.get("/api/v1/signatures").get_json()["signatures"] == []
+    with app.app_context():
+        assert countersign.pending_count(deputy_id) == 0
+        db.session.remove()
+    resp = _api(deputy, "POST", f"/api/v1/signatures/{sid}/answer", {"agree": True, "opinion": "同意"})
+    assert resp.status_code == 409 and "自动撤销" in resp.get_json()["error"]

@@ -435,11 +435,15 @@ def signature_list(user_id: int, *, page: int = 1, per_page: int = 50, q: str | 
     expire_stale(signer_id=user.id)
     where = [AddedSigner.signer_id == user.id if done else _signed_by(user.id)]  # 委托: the principal's open ones
     where.append(AddedSigner.status != SignStatus.pending if done else AddedSigner.status == SignStatus.pending)
+    if not done:  # a principal's stale ones are not cancelled here (the principal's list or an answer does): hidden
+        where += [TaskRecord.state == TaskState.ready, ProcessInstance.status.not_in(ENDED),
+                  TaskRecord.claimed_by_id == AddedSigner.requested_by_id]
     if q:
         number = request_number(q)
         words = ProcessInstance.title.contains(q, autoescape=True)
         where.append(or_(AddedSigner.instance_id == number, words) if number is not None else words)
-    total = db.session.scalar(select(func.count()).select_from(AddedSigner).join(ProcessInstance).where(*where))
+    total = db.session.scalar(select(func.count()).select_from(AddedSigner).join(ProcessInstance)
+                              .join(TaskRecord, TaskRecord.id == AddedSigner.task_id).where(*where))
     requester, department, signer = aliased(User), aliased(Department), aliased(User)
     rows = db.session.execute(
         select(AddedSigner, ProcessInstance.title, TaskRecord.title, requester.display_name, department.name,
