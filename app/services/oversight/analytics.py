@@ -225,7 +225,7 @@ def parse_filters(process_key: str, args: dict[str, Any]) -> Filters:
     version = None
     raw_version = _arg(args, "version")
     if raw_version:
-        if not raw_version.isdigit() or int(raw_version) not in versions:
+        if not (raw_version.isascii() and raw_version.isdigit()) or int(raw_version) not in versions:  # "²"
             errors["version"] = "没有这个流程版本"
         else:
             version = int(raw_version)
