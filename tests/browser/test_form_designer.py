@@ -1,8 +1,12 @@
 """Issue 12 "done when", in a real browser: an administrator creates a form in /admin/forms (field editor, live
-preview), adds a user step using it in the modeler (the task is placed on the share_request diagram through bpmn-js's
-own modeling API in the page; its form, roles and department are then chosen with the properties panel's pickers),
-deploys, and an applicant's new request reaches the new step showing the new form's fields."""
+preview), adds a user step using it in the modeler with the mouse and keyboard only (deletes a sequence flow, creates
+a task from bpmn-js's palette, names it on the canvas, makes it a user task with the context pad's wrench, connects
+gateway → new step → next step with the context pad's connect tool, makes the gateway's flow its default again, then
+chooses the form, roles and department with the properties panel's pickers), deploys with the modeler's button, and
+an applicant's new request reaches the new step showing the new form's fields."""
 from __future__ import annotations
+
+import re
 
 from playwright.sync_api import expect
 
@@ -12,6 +16,48 @@ from .test_conditional_journey import _sign_in
 
 FORM_KEY = "data_use_contact"
 STEP = "确认数据使用联系人"
+
+
+class _Viewport:
+    """Diagram coordinates → page coordinates, from the transform bpmn-js writes on its viewport (read, not set)."""
+
+    def __init__(self, page) -> None:
+        transform = page.locator("#canvas svg .viewport").first.get_attribute("transform") or ""
+        self.scale, _, _, _, self.dx, self.dy = (float(v) for v in re.findall(r"-?[\d.]+(?:e-?\d+)?", transform))
+        box = page.locator("#canvas svg").first.bounding_box()
+        self.left, self.top = box["x"], box["y"]
+
+    def __call__(self, x: float, y: float) -> tuple[float, float]:
+        return self.left + self.dx + self.scale * x, self.top + self.dy + self.scale * y
+
+
+def _on(page, element_id: str, fx: float = 0.5, fy: float = 0.5) -> tuple[float, float]:
+    """A point on an element as drawn (fx, fy: fractions of its width and height)."""
+    box = page.locator(f"[data-element-id={element_id}] .djs-visual").first.bounding_box()
+    return box["x"] + box["width"] * fx, box["y"] + box["height"] * fy
+
+
+def _connect(page, source: str, target: str) -> None:
+    """With the source selected: the context pad's connect entry, then a click on the target."""
+    expect(page.locator("#properties h3")).to_contain_text(f" · {source}")
+    page.click('.djs-context-pad .entry[data-action="connect"]')
+    page.mouse.move(*_on(page, target), steps=5)
+    page.mouse.click(*_on(page, target))
+    expect(page.locator("#properties h3")).to_contain_text("SequenceFlow · ")
+    # bpmn-js swallows a click on a diagram element for 400 ms after a drop (its click trap); a person is slower
+    page.wait_for_timeout(500)
+
+
+def _select(page, element_id: str, heading: str, fx: float = 0.5, fy: float = 0.5) -> None:
+    """Click an element; once more if bpmn-js's click trap (400 ms after a drop) took the first click."""
+    for attempt in range(3):
+        page.mouse.click(*_on(page, element_id, fx, fy))
+        try:
+            expect(page.locator("#properties h3")).to_have_text(heading, timeout=1500)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 def _type(page, selector: str, value: str) -> None:
@@ -49,20 +95,58 @@ def test_administrator_designs_a_form_adds_a_step_with_it_and_a_new_request_reac
     page.click("#save-form")
     expect(page.locator(".flash")).to_contain_text(f"表单 {FORM_KEY} 已保存为第 1 版")
 
-    # 2. the modeler: a user step after the department head's approval, its form chosen from the picker
+    # 2. the modeler, with the mouse and keyboard only (bpmn-js's own palette, context pad and replace menu; the
+    #    page is only read, for where things are drawn): f_head_ok (the head's approval → NIC review) is deleted, a
+    #    task is created from the palette, named on the canvas and changed into a user task with the wrench, then
+    #    connected head's gateway → new step (made the gateway's default flow again) → NIC review
     page.goto(f"{live_server}/admin/processes")
     page.locator("#processes tr", has_text="share_request").get_by_role("link", name="在建模器中编辑").click()
     expect(page.locator("body")).to_have_attribute("data-modeler-ready", "true")
     expect(page.locator("body")).to_have_attribute("data-pickers-ready", "true")
-    page.evaluate("""() => {
-        const m = window.processModeler, registry = m.get('elementRegistry'), modeling = m.get('modeling');
-        const shape = modeling.createShape(m.get('elementFactory').createShape({ type: 'bpmn:UserTask' }),
-                                           { x: 775, y: 500 }, registry.get('share_participant'));
-        modeling.reconnectEnd(registry.get('f_head_ok'), shape, { x: 775, y: 460 });
-        modeling.connect(shape, registry.get('nic_review'));
-        m.get('selection').select(shape);
-    }""")
-    _type(page, "#properties input[name=name]", STEP)
+    heading = page.locator("#properties h3")
+    page.mouse.move(*_on(page, "gw_head"))
+    page.keyboard.down("Control")  # Ctrl + wheel zooms in around the pointer, until the tasks are a good size
+    for _ in range(15):
+        if _Viewport(page).scale > 0.6:
+            break
+        page.mouse.wheel(0, -100)
+        page.wait_for_timeout(50)
+    page.keyboard.up("Control")
+    at = _Viewport(page)
+    assert at.scale > 0.6
+    page.mouse.click(*at(775, 360))  # on f_head_ok's vertical segment, below its label
+    expect(heading).to_have_text("SequenceFlow · f_head_ok")
+    page.keyboard.press("Delete")
+    expect(page.locator("[data-element-id=f_head_ok]")).to_have_count(0)
+
+    page.click('.djs-palette .entry[data-action="create.task"]')  # click-to-create: the task follows the pointer
+    page.mouse.move(*at(700, 420), steps=5)
+    page.mouse.move(*at(775, 420), steps=5)  # in the NIC lane, left of nic_review, where f_head_ok turned
+    page.mouse.click(*at(775, 420))
+    expect(heading).to_contain_text("Task · ")
+    task = heading.text_content().split(" · ")[1]
+    expect(page.locator(".djs-direct-editing-parent")).to_be_visible()  # bpmn-js asks for the name at once
+    page.keyboard.type(STEP)
+    page.keyboard.press("Enter")
+    expect(page.locator("#properties input[name=name]")).to_have_value(STEP)
+    page.click('.djs-context-pad .entry[data-action="replace"]')
+    user_task = page.locator('.djs-popup [data-id="replace-with-user-task"]')
+    expect(user_task).to_be_visible()
+    page.screenshot(path=str(screenshots / "issue12-modeler-palette.png"), full_page=True)
+    user_task.click()
+    expect(heading).to_have_text(f"UserTask · {task}")
+
+    _connect(page, task, "nic_review")
+    _select(page, "gw_head", "ExclusiveGateway · gw_head")
+    _connect(page, "gw_head", task)
+    page.click('.djs-context-pad .entry[data-action="replace"]')
+    page.click('.djs-popup [data-id="replace-with-default-flow"]')
+    expect(page.locator("#properties .hint").first).to_have_text("这是网关的默认路径（无条件）")
+    # the flow's context pad sits at its end, on the task's top: click the task low on its left
+    _select(page, task, f"UserTask · {task}", 0.25, 0.75)
+    page.screenshot(path=str(screenshots / "issue12-modeler-connected.png"), full_page=True)
+
+    # 3. its form, roles and department with the properties panel's pickers
     form_picker = page.locator("#properties select[name=formKey]")
     expect(form_picker.locator(f"option[value={FORM_KEY}]")).to_have_text(f"{FORM_KEY} 数据使用联系人确认")
     form_picker.select_option(FORM_KEY)
@@ -70,13 +154,17 @@ def test_administrator_designs_a_form_adds_a_step_with_it_and_a_new_request_reac
     expect(page.locator("#open-form-designer")).to_have_attribute("target", "_blank")
     page.locator("#role-picker label", has_text="网信中心负责人").locator("input").check()
     page.select_option("#department-picker", "'nic'")
-    _type(page, "#properties input[name=resultVariable]", "use_contact")
+    page.locator("#properties input[name=resultVariable]").fill("use_contact")
+    page.keyboard.press("Tab")
     expect(page.locator("#properties input[name=department]")).to_have_value("'nic'")
-    page.screenshot(path=str(screenshots / "issue12-modeler-picker.png"), full_page=True)
+    page.screenshot(path=str(screenshots / "issue12-modeler-properties.png"), full_page=True)
+
+    # 4. validated and deployed from the modeler's buttons
     page.click("#validate")
     expect(page.locator("#modeler-status")).to_have_text("校验通过，可以部署")
     page.click("#deploy")
     expect(page.locator("#modeler-status")).to_contain_text("已部署为 share_request 第 2 版")
+    page.screenshot(path=str(screenshots / "issue12-modeler-deployed.png"), full_page=True)
 
     assert refused == []
 
