@@ -350,3 +350,31 @@ def test_the_signers_deputy_counts_the_principals_open_signatures_and_not_stale_
         db.session.remove()
     resp = _api(deputy, "POST", f"/api/v1/signatures/{sid}/answer", {"agree": True, "opinion": "同意"})
     assert resp.status_code == 409 and "自动撤销" in resp.get_json()["error"]
+
+
+def test_the_request_lists_cost_a_deputy_no_extra_statement(app, login):
+    _at_provider(login)
+    deputy = login(DEPUTY)
+    urls = ("/api/v1/requests?per_page=50", FILTERED, "/requests")
+
+    def statements(url: str) -> int:
+        seen: list[str] = []
+
+        def count(_conn, _cursor, statement, *_args):
+            seen.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            assert deputy.get(url).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(seen)
+
+    for url in urls:
+        statements(url)  # warm the caches
+    before = {url: statements(url) for url in urls}
+    _delegate(login(PRINCIPAL))
+    assert {url: statements(url) for url in urls} == before
+    assert _listed(deputy) != set()
