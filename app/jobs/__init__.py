@@ -6,7 +6,7 @@ fires everything due in batches (timers.fire_due), then moves itself to the next
 it too. The periodic sync (in the SQLAlchemyJobStore with the daily audit check) wakes it as well, so after a
 restart or a timer written by another process nothing waits longer than one sync interval.
 
-Only the holder of the scheduler lease (services.operations.scheduler_lease) runs an APScheduler at all: `flask scheduler run`
+Only the holder of the scheduler lease (operations.scheduler_lease) runs an APScheduler at all: `flask scheduler run`
 may run on every node, the others stand by and take over when the holder stops renewing. So the jobs that are not
 exactly-once by a claim (inspection round start, grant reminders, audit check, LDAP sync) run on one node only."""
 from __future__ import annotations

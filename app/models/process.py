@@ -57,7 +57,7 @@ class ProcessInstance(db.Model):
     error_message: Mapped[str | None] = mapped_column(Text)
     initiator_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)  # None: the system
     applicant_department_id: Mapped[int] = mapped_column(ForeignKey("department.id"), index=True)
-    # the engine state without its spec (attached from the definition version); read by services.workflow.progress.load only
+    # the engine state without its spec (attached from the definition version); read by workflow.progress.load only
     workflow_json: Mapped[str] = mapped_column(Text, deferred=True)
     serializer_version: Mapped[str] = mapped_column(String(20))
     lock_version: Mapped[int] = mapped_column(Integer, nullable=False)

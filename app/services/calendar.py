@@ -112,7 +112,7 @@ def parse_year(text: str | None, default: int) -> int:
 
 
 # Called after an administrator changed the calendar with (user id, reason); each returns how many instances had a
-# deadline moved. app/services/workflow/timers registers recompute_deadlines here (timers saves through progress, which reads
+# deadline moved. workflow/timers registers recompute_deadlines here (timers saves through progress, which reads
 # this module: a hook instead of an import circle).
 after_change: list[Callable[[int | None, str], int]] = []
 

@@ -1,4 +1,4 @@
-"""Scheduler failover through the lease (services.operations.scheduler_lease): one active scheduler, standbys that take over
+"""Scheduler failover through the lease (operations.scheduler_lease): one active scheduler, standbys that take over
 when it is killed or stops, /readyz and /metrics reading the heartbeat. The failover test runs real
 `flask scheduler run` processes against PostgreSQL (TEST_DATABASE_URL) and measures the takeover."""
 from __future__ import annotations
