@@ -39,7 +39,11 @@
     ['applicant_department', '申请部门'],
     ['provider_department', '数据提供部门（按资源逐个办理）'],
   ];
-  const modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: SPIFF } });
+  // bpmn-js's own texts (palette, context pad, replace menu, search) in Chinese: modeler_zh.js, loaded before this file
+  const zh = window.modelerZh;
+  const modeler = new window.BpmnJS({ container: '#canvas', moddleExtensions: { spiffworkflow: SPIFF },
+    additionalModules: zh ? [zh.module] : [] });
+  if (zh) { zh.watchPopups(document.getElementById('canvas')); }
   window.processModeler = modeler; // for the browser tests and the console
 
   // bpmn-js draws the align/distribute icons (context pad and menu) as SVG with style="..." attributes, which our CSP
