@@ -178,4 +178,15 @@ def test_palette_context_pad_and_replace_menu_are_chinese(browser, live_server, 
     assert {"在上方添加泳道", "拆分为两条泳道", "对齐元素", "水平等距分布", "左对齐", "垂直居中对齐"} <= set(shown)
     assert [t for t in shown if t and not CJK.search(t)] == []
     assert WATERMARK not in english
+
+    # bpmn-js's own warning: a task dragged out of the pool is refused, with the reason in Chinese
+    page.evaluate("window.processModeler.get('selection').select([])")
+    task = page.locator("[data-element-id=nic_review] .djs-visual").first.bounding_box()
+    canvas = page.locator("#canvas").bounding_box()
+    page.mouse.move(task["x"] + task["width"] / 2, task["y"] + task["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + canvas["width"] / 2, canvas["y"] + canvas["height"] - 60, steps=12)
+    page.mouse.up()
+    expect(page.locator(".djs-tooltip-error")).to_have_text("流程元素必须放在池/参与者之内")
+    expect(page.locator("body")).to_have_attribute("data-unsaved", "false")
     page.context.close()
