@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,7 +71,11 @@ _SKIPPED = object()
 # group instead of one per instance. Every instance of the group is still locked (lock_instance) before its timers
 # are claimed, so the group's commit is the exactly-once point of all of them; if anything in the group fails the
 # whole group is rolled back and its instances are fired again one per transaction.
-GROUP = 25
+GROUP = 10
+# SQLite has one write lock and waiting writers poll for it (every 100 ms at worst): after each group the pass
+# pauses for this share of the time it held the lock, or a user's step, the scheduler's lease renewal and its job
+# store would wait for the whole pass (they starved: "database is locked" after 15 s, the lease lost mid-pass).
+YIELD = 0.2
 
 
 def fire_due(now: datetime | None = None, *, batch: int = BATCH, group: int = GROUP) -> FireReport:
@@ -98,10 +103,13 @@ def fire_due(now: datetime | None = None, *, batch: int = BATCH, group: int = GR
             random.shuffle(groups)
         for start in range(0, len(groups), max(group, 1)):
             chunk = groups[start:start + max(group, 1)]
+            began = time.perf_counter()
             outcomes = _fire_group(chunk, postgres=postgres) if len(chunk) > 1 else None
             if outcomes is None:  # one instance, or the group failed as a whole: one transaction per instance
                 outcomes = [_fire_alone(instance_id, timer_ids, wait=not postgres)
                             for instance_id, timer_ids in chunk]
+            if not postgres:  # let other writers in: SQLite's busy wait polls, it does not queue
+                time.sleep(min(0.05, YIELD * (time.perf_counter() - began)))
             for outcome in outcomes:
                 _count(report, outcome)
         if len(rows) < batch:
@@ -228,16 +236,15 @@ def _fire_locked(timer_ids: list[int], instance: ProcessInstance) -> tuple[int, 
     if instance.status != InstanceStatus.running:
         return None  # suspended/failed/ended: fires after resume / retry, or never
     now = utcnow()
-    claimed = list(db.session.scalars(update(TimerRecord).where(
+    rows = sorted(db.session.scalars(update(TimerRecord).where(  # the claimed rows, as claimed
         TimerRecord.id.in_(timer_ids), TimerRecord.instance_id == instance.id,
         TimerRecord.state == TimerState.pending, TimerRecord.due_at <= now)
-        .values(state=TimerState.fired, fired_at=now).returning(TimerRecord.id),
-        execution_options={"synchronize_session": False}))
-    if not claimed:
+        .values(state=TimerState.fired, fired_at=now).returning(TimerRecord),
+        execution_options={"synchronize_session": False, "populate_existing": True}),
+        key=lambda row: (row.due_at, row.id))
+    if not rows:
         return None  # fired or withdrawn already
-    rows = list(db.session.scalars(select(TimerRecord).where(TimerRecord.id.in_(claimed))
-                                   .order_by(TimerRecord.due_at, TimerRecord.id)
-                                   .execution_options(populate_existing=True)))
+    claimed = [row.id for row in rows]
     steps = [{"actor_id": None, "action": "timer", "step": row.title,
               "detail": {"element": row.element_id, "due_at": row.due_at.isoformat()}} for row in rows]
     for step in steps[:-1]:  # one engine step fires them all; each timer keeps its own audit row
