@@ -1,7 +1,10 @@
 """Fixtures of the HTTP tests."""
 from __future__ import annotations
 
+import threading
+
 import pytest
+from werkzeug.serving import make_server
 
 
 @pytest.fixture()
@@ -15,3 +18,14 @@ def token_for(app):
         return {"Authorization": f"Bearer {result.output.strip()}"}
 
     return issue
+
+
+@pytest.fixture(scope="module")
+def live_url(app):
+    """The app on a loopback port (real HTTP, threaded), for tests racing several clients."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)

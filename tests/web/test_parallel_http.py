@@ -2,7 +2,6 @@
 20 providers approving one request at the same moment, a double completion, approvals racing the deadline timer."""
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -10,7 +9,6 @@ from functools import partial
 import pytest
 import time_machine
 from sqlalchemy import func, select
-from werkzeug.serving import make_server
 
 from app.engine.runtime import workflow_data
 from app.extensions import db
@@ -24,16 +22,6 @@ from ..conftest import wipe
 from .parallel import APPROVE, Reply, forward_request, make_providers, post_json, race, remove_providers
 
 FIGURES: dict[str, float] = {}
-
-
-@pytest.fixture(scope="module")
-def live_url(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 @pytest.fixture()

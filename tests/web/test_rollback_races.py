@@ -3,11 +3,8 @@ the instance's lock first wins, the other gets a clear 409 or acts on what is le
 the engine's ready tasks."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app.engine import runtime
 from app.extensions import db
@@ -21,16 +18,6 @@ from .parallel import APPROVE, post_json, race
 PEOPLE = ("cs_handler", "cs_head", "nic_head", "student_head", "hr_head")
 APPLICATION = {"purpose": "并发退回测试：核对学生与教职工身份", "head_name": "李主任", "head_phone": "13900000000",
                "handler_name": "王经办", "handler_phone": "13800000000", "commitment": True, "confidentiality": True}
-
-
-@pytest.fixture(scope="module")
-def live_url(app):
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 @pytest.fixture()
