@@ -26,6 +26,7 @@ from .test_transfer_cc_ui import _clean, _page
 def _account_link(page, size: str) -> None:
     if size == "phone":  # the account links sit behind the collapsed menu
         page.locator("#nav-toggle").click()
+    page.locator("#account-menu summary").click()
     page.locator("#delegations-link").click()
     expect(page.locator("h1")).to_have_text("工作委托")
 

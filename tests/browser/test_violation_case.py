@@ -11,6 +11,7 @@ from .test_conditional_journey import _sign_in, complete_steps
 def test_violation_case_from_report_to_cac_decision(browser, live_server, screenshots):
     base = live_server
     reporter = _sign_in(browser, base, "cs_handler")
+    reporter.click("#more-menu summary")
     reporter.click("text=报告违规")
     reporter.select_option("select[name=accused_department]", "hr")
     reporter.check("input[name=kind][value=misuse]")
