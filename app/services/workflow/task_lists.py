@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, exists, func, null, or_, select
@@ -267,34 +268,42 @@ def _page(items: list, page: int, per_page: int, total: int | None, f: ListFilte
 
 # -- the lists ---------------------------------------------------------------------------------------------------
 
+@cache
+def _todo_statements():
+    """我的待办's count and row statements without their conditions, built once (their aliases are shared: every
+    condition is added to a copy), and the aliases the conditions refer to."""
+    initiator, applicant = _names()
+    task_department, claimer = aliased(Department), aliased(User)
+    count = _request_joins(select(func.count()).select_from(TaskRecord)
+                           .join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id), initiator, applicant)
+    rows = (_request_joins(
+        select(TaskRecord.id, TaskRecord.title, TaskRecord.form_key, TaskRecord.candidate_roles,
+               TaskRecord.claimed_by_id, TaskRecord.created_at, TaskRecord.due_at, task_department.name,
+               claimer.display_name, applicant.name, initiator.display_name, *REQUEST_COLUMNS)
+        .select_from(TaskRecord).join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id),
+        initiator, applicant)
+        .outerjoin(task_department, task_department.code == TaskRecord.department_code)
+        .outerjoin(claimer, claimer.id == TaskRecord.claimed_by_id))
+    return count, rows, initiator, applicant
+
+
 def todo(user_id: int, f: ListFilters = ListFilters(), *, page: int = 1, per_page: int = 50) -> Page:
     """我的待办: ready tasks the user may act on (unclaimed or claimed by them), soonest deadline first; the inbox's
     rows (tasks.inbox) with every filter. overdue: past the deadline."""
     user = get_user(user_id)
     _check_process(f)
     now = utcnow()
-    initiator, applicant = _names()
+    count, select_rows, initiator, applicant = _todo_statements()
     where = [TaskRecord.state == TaskState.ready, ProcessInstance.status == InstanceStatus.running,
              candidate_filter(user), claim_filter(user),  # 委托: with the tasks a deputy claimed for the user
              *_instance_filters(f, initiator, applicant, now, step_column=TaskRecord.title)]
     if f.overdue:
         where.append(TaskRecord.due_at <= now)
-    base = _request_joins(select(func.count()).select_from(TaskRecord)
-                          .join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id), initiator, applicant)
-    total = db.session.scalar(base.where(*where))
-    task_department, claimer = aliased(Department), aliased(User)
+    total = db.session.scalar(count.where(*where))
     behalf = getattr(access, "delegated_label", None)  # 委托: the principal's name when seen as a deputy
-    rows = db.session.execute(_request_joins(
-        select(TaskRecord.id, TaskRecord.title, TaskRecord.form_key, TaskRecord.candidate_roles,
-               TaskRecord.claimed_by_id, TaskRecord.created_at, TaskRecord.due_at, task_department.name,
-               claimer.display_name, applicant.name, initiator.display_name, *REQUEST_COLUMNS,
-               behalf(user) if behalf else null())
-        .select_from(TaskRecord).join(ProcessInstance, ProcessInstance.id == TaskRecord.instance_id),
-        initiator, applicant)
-        .outerjoin(task_department, task_department.code == TaskRecord.department_code)
-        .outerjoin(claimer, claimer.id == TaskRecord.claimed_by_id)
-        .where(*where).order_by(*open_task_order())
-        .limit(per_page).offset((page - 1) * per_page)).all()
+    rows = db.session.execute(select_rows.add_columns(behalf(user) if behalf else null())
+                              .where(*where).order_by(*open_task_order())
+                              .limit(per_page).offset((page - 1) * per_page)).all()
     calendar = current_calendar() if rows else None
     items = [{**_request_item(r[11:20]),
               **holder_view(task_id=r[0], title=r[1], department_name=r[7], candidate_roles=r[3], claimed_by=r[8],
