@@ -123,11 +123,13 @@ def _status_words(status: str, current_step: str | None) -> str:
     return INSTANCE_STATUS_LABELS.get(status, status)
 
 
-def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | None = None) -> dict[str, Any]:
+def request_view(instance_id: int, user_id: int, *, workflow: BpmnWorkflow | None = None,
+                 completed_by_user: bool = False) -> dict[str, Any]:
     """Everything the request page and the API show: status, current holders, application, history, diagram.
-    `workflow`: the instance's workflow when the caller has already loaded it (read only here)."""
+    `workflow`: the instance's workflow when the caller has already loaded it (read only here). completed_by_user:
+    the user has just completed one of its tasks (the completion's answer), so may see it without a check."""
     user = get_user(user_id)
-    instance = get_viewable_instance(instance_id, user)
+    instance = get_viewable_instance(instance_id, user, completed_by_user=completed_by_user)
     if workflow is None:
         workflow = progress.load(instance)
     data = runtime.workflow_data(workflow)
@@ -253,14 +255,19 @@ def holder_view(*, task_id: int, title: str, department_name: str | None, candid
             "deadline_status": status, "remaining_working_days": left, "deadline": words}
 
 
+_HISTORY = (select(AuditLog.at, AuditLog.action, AuditLog.step, AuditLog.opinion, AuditLog.detail,
+                   User.id.label("user_id"), User.display_name.label("user_name"),
+                   Department.name.label("department_name"))
+            .outerjoin(User, User.id == AuditLog.user_id).outerjoin(Department, Department.id == User.department_id)
+            .order_by(AuditLog.at, AuditLog.id))
+
+
 def history(instance_id: int) -> list[dict[str, Any]]:
-    rows = db.session.scalars(select(AuditLog).where(AuditLog.instance_id == instance_id)
-                              .options(joinedload(AuditLog.user).joinedload(User.department))
-                              .order_by(AuditLog.at, AuditLog.id))
+    # plain rows, not audit/user objects: a view reads a handful of columns of every row of the instance
+    rows = db.session.execute(_HISTORY.where(AuditLog.instance_id == instance_id))
     out = []
     process_names: dict[str, str] | None = None
     for row in rows:
-        user: User | None = row.user
         label = ACTION_LABELS.get(row.action) or ("系统通知" if row.action.startswith("notify_") else row.action)
         detail = row.detail or {}
         summary = detail.get("summary", "")
@@ -272,8 +279,8 @@ def history(instance_id: int) -> list[dict[str, Any]]:
             summary = f"自动发起「{name}」#{detail.get('instance_id', '')}"
         result = detail.get("result") or {}
         out.append({"at": row.at, "action": row.action, "action_label": label,
-                    "step": row.step, "user": acting_name(user.display_name, detail) if user else "系统",
-                    "department": user.department.name if user else "", "opinion": row.opinion,
+                    "step": row.step, "user": acting_name(row.user_name, detail) if row.user_id else "系统",
+                    "department": row.department_name if row.user_id else "", "opinion": row.opinion,
                     "summary": summary, "basis": result.get("basis", ""),
                     "legal_basis": result.get("legal_basis", "") if result.get("decision") == "refuse" else "",
                     "attachments": attachments.in_result(result)})

@@ -81,7 +81,7 @@ def claim(task_id: int):
 def complete(task_id: int):
     body = _json_body()
     instance_id = tasks.complete_task(task_id, g.api_user_id, body, withdraw=body.get("_action") == "withdraw")
-    return jsonify(_plain(share_requests.request_view(instance_id, g.api_user_id)))
+    return jsonify(_plain(share_requests.request_view(instance_id, g.api_user_id, completed_by_user=True)))
 
 
 @bp.post("/tasks/<int:task_id>/transfer")
