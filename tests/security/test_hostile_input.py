@@ -367,7 +367,8 @@ def test_the_error_page_renders_after_a_database_error(app, login, monkeypatch, 
     html_resp = handler.get("/requests")
     assert html_resp.status_code == 500
     page = html_resp.get_data(as_text=True)
-    assert "服务器内部错误，已记录" in page and "王经办 · 计算机与通信学院" in page  # the full layout rendered
+    assert "服务器内部错误，已记录" in page  # the full layout rendered, with the signed-in user's account menu
+    assert "<summary>王经办</summary>" in page and ">计算机与通信学院<" in page
     api_resp = handler.get("/api/v1/requests")
     assert api_resp.status_code == 500 and api_resp.get_json()["error"] == "服务器内部错误，已记录"
     monkeypatch.undo()
