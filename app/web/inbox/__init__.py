@@ -1,6 +1,9 @@
 """The approver's inbox: list, claim/release, the task form."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -110,20 +113,29 @@ def release(task_id: int):
     return redirect(url_for("inbox.index"))
 
 
-@bp.post("/tasks/<int:task_id>/transfer")
-@login_required
-def transfer(task_id: int):
-    """转办: the task goes to the chosen colleague."""
+def hand_on(task_id: int, act: Callable[[], dict[str, Any]], message: Callable[[dict[str, Any]], str]):
+    """转办 and 退回: the task leaves the user. Done: the request page; a bad form: back to the task; the task is no
+    longer theirs to act on: the inbox."""
     try:
-        done = approval_actions.transfer(task_id, current_user.id, request.form.get("user"), request.form.get("reason"))
+        done = act()
     except ValidationFailed as exc:
         flash(exc.message, "error")
         return redirect(url_for("inbox.task", task_id=task_id))
     except Conflict as exc:
         flash(exc.message, "error")
         return redirect(url_for("inbox.index"))
-    flash(f"已转办给{done['claimed_by_name']}", "success")
+    flash(message(done), "success")
     return redirect(url_for("requests.show", instance_id=done["instance_id"]))
+
+
+@bp.post("/tasks/<int:task_id>/transfer")
+@login_required
+def transfer(task_id: int):
+    """转办: the task goes to the chosen colleague."""
+    form = request.form
+    return hand_on(task_id, lambda: approval_actions.transfer(task_id, current_user.id, form.get("user"),
+                                                              form.get("reason")),
+                   lambda done: f"已转办给{done['claimed_by_name']}")
 
 
 @bp.post("/tasks/<int:task_id>/cc")

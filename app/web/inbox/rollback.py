@@ -6,23 +6,17 @@ from flask_login import current_user, login_required
 
 from ...services.errors import Conflict, ValidationFailed
 from ...services.workflow import rollback
-from . import bp
+from . import bp, hand_on
 
 
 @bp.post("/tasks/<int:task_id>/return")
 @login_required
 def return_task(task_id: int):
     """退回: send this task back to the earlier step picked on the task page."""
-    try:
-        done = rollback.return_to(task_id, current_user.id, request.form.get("target"), request.form.get("reason"))
-    except ValidationFailed as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("inbox.task", task_id=task_id))
-    except Conflict as exc:
-        flash(exc.message, "error")
-        return redirect(url_for("inbox.index"))
-    flash(f"已退回至「{done['returned_to_title']}」", "success")
-    return redirect(url_for("requests.show", instance_id=done["instance_id"]))
+    form = request.form
+    return hand_on(task_id,
+                   lambda: rollback.return_to(task_id, current_user.id, form.get("target"), form.get("reason")),
+                   lambda done: f"已退回至「{done['returned_to_title']}」")
 
 
 @bp.post("/requests/<int:instance_id>/withdraw")
